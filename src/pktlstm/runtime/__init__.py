@@ -1,0 +1,1 @@
+"""Real-time detection: micro-batching, inference, flow table, EVE alerts, ONNX export."""
