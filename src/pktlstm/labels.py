@@ -185,7 +185,8 @@ def five_tuple_key(
     b = _endpoint_hash(dst, dport)
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     with np.errstate(over="ignore"):
-        return _mix(_mix(lo ^ proto.astype(np.uint64)) + hi)
+        mixed = np.add(_mix(lo ^ proto.astype(np.uint64)), hi, dtype=np.uint64)
+    return _mix(mixed)
 
 
 class _Names:
