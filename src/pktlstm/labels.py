@@ -183,9 +183,10 @@ def five_tuple_key(
     """Direction-free 64-bit key of 5-tuples: the same for (a -> b) and (b -> a)."""
     a = _endpoint_hash(src, sport)
     b = _endpoint_hash(dst, dport)
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    lo = np.minimum(a, b).astype(np.uint64)
+    hi = np.maximum(a, b).astype(np.uint64)
     with np.errstate(over="ignore"):
-        mixed = np.add(_mix(lo ^ proto.astype(np.uint64)), hi, dtype=np.uint64)
+        mixed = np.add(_mix(np.bitwise_xor(lo, proto.astype(np.uint64))), hi, dtype=np.uint64)
     return _mix(mixed)
 
 
