@@ -205,7 +205,8 @@ class _Names:
         return self._index[label]
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks (recorded in dataset cards)."""
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -263,7 +264,7 @@ class FileLabels:
             return {
                 "kind": "manifest",
                 "path": str(self._manifest),
-                "sha256": _sha256(self._manifest),
+                "sha256": file_sha256(self._manifest),
             }
         return {"kind": "files", "by": self.by if not self.mapping else "mapping"}
 
@@ -339,7 +340,7 @@ class FlowLabels:
         self.rows = n
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "flows", "path": str(self.path), "sha256": _sha256(self.path)}
+        return {"kind": "flows", "path": str(self.path), "sha256": file_sha256(self.path)}
 
     def assign(self, batch: PacketBatch, capture: Path) -> Assignment:
         del capture  # flows are matched by 5-tuple and time, whatever the file
@@ -405,7 +406,7 @@ class SessionLabels:
         self.sessions = len(rows)
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "sessions", "path": str(self.path), "sha256": _sha256(self.path)}
+        return {"kind": "sessions", "path": str(self.path), "sha256": file_sha256(self.path)}
 
     def assign(self, batch: PacketBatch, capture: Path) -> Assignment:
         n = len(batch)
@@ -494,7 +495,7 @@ class RuleLabels:
             )
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "rules", "path": str(self.path), "sha256": _sha256(self.path)}
+        return {"kind": "rules", "path": str(self.path), "sha256": file_sha256(self.path)}
 
     def assign(self, batch: PacketBatch, capture: Path) -> Assignment:
         del capture
