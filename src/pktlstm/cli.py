@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from pktlstm.errors import PktlstmError
+from pktlstm.errors import ConfigError, PktlstmError
 
 app = typer.Typer(
     name="pktlstm",
@@ -30,9 +30,307 @@ console = Console(stderr=True)
 
 # --- capture & tokens (issue 2) ------------------------------------------------------------
 
+
+@app.command("tokens")
+def tokens_command(
+    capture: Annotated[Path, typer.Argument(help="pcap or pcapng file (gzip allowed)")],
+    words: Annotated[
+        str, typer.Option(help="fields: the paper's 33 field words; bytes: 54 byte words")
+    ] = "fields",
+    policy: Annotated[
+        str,
+        typer.Option(help="none (the paper) | ids (mask MACs, IPs, IP id, checksums) | strict"),
+    ] = "ids",
+    mask: Annotated[
+        str,
+        typer.Option(help="per-field overrides, e.g. '+tcp.window,-ip.src' (see FIELDS)"),
+    ] = "",
+    head: Annotated[int, typer.Option(help="how many packets to show")] = 5,
+) -> None:
+    """Show the words the model will see for the first packets of a capture, with field names."""
+    from rich.table import Table
+
+    from pktlstm.io import CaptureConfig, open_capture
+    from pktlstm.tokens import TokenizerConfig, describe_words
+
+    add, remove = _parse_mask(mask)
+    config = TokenizerConfig(words=words, policy=policy, mask_add=add, mask_remove=remove)
+    out = Console()
+    with open_capture(capture, CaptureConfig(chunk_packets=max(head, 1))) as reader:
+        batch = next(iter(reader), None)
+    if batch is None or len(batch) == 0:
+        out.print(f"{capture}: no decodable packet")
+        return
+    masked = ", ".join(config.masked) or "nothing"
+    out.print(
+        f"[bold]{capture}[/]: {config.words} words, policy {config.policy} (masked: {masked})"
+    )
+    for i, (title, rows) in enumerate(describe_words(batch[:head], config)):
+        table = Table(title=f"packet {i}: {title}", title_justify="left", show_edge=False)
+        for column in ("#", "field", "value", "hex"):
+            table.add_column(column, justify="right" if column != "field" else "left")
+        for index, name, value in rows:
+            table.add_row(str(index), name, str(value), f"{value:04x}")
+        out.print(table)
+
+
+def _parse_mask(spec: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """'+a,-b,c' -> (('a', 'c'), ('b',)): fields to mask in addition to / exempt from a policy."""
+    items = [item.strip() for item in spec.split(",") if item.strip()]
+    add = tuple(i.lstrip("+") for i in items if not i.startswith("-"))
+    remove = tuple(i[1:] for i in items if i.startswith("-"))
+    return add, remove
+
+
 # --- synth, labels, build (issue 3) --------------------------------------------------------
 
+
+@app.command("build")
+def build_command(
+    captures: Annotated[list[Path], typer.Argument(help="capture files (pcap, pcapng, .gz)")],
+    labels: Annotated[
+        str,
+        typer.Option(
+            help="label source: 'folder' or 'file' (class from each capture's folder/file name), "
+            "or a CSV: manifest (path,label), flows (src_ip,src_port,dst_ip,dst_port,proto,"
+            "start,end,label), sessions (file,session,label,class,first_packet,packets) or rules "
+            "(src,dst,proto,dport,start,end,label); force a kind with e.g. 'rules:FILE'",
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="dataset folder to write")],
+    words: Annotated[str, typer.Option(help="fields (33 words) or bytes (54 words)")] = "fields",
+    policy: Annotated[str, typer.Option(help="masking: none | ids | strict")] = "ids",
+    mask: Annotated[str, typer.Option(help="per-field overrides, e.g. '+tcp.window,-ip.src'")] = "",
+    split_by: Annotated[
+        str, typer.Option(help="flow (sessions where labels give them) | capture | time")
+    ] = "flow",
+    fractions: Annotated[str, typer.Option(help="train,validation,test packet shares")] = (
+        "0.7,0.15,0.15"
+    ),
+    seed: Annotated[int, typer.Option(help="seed of the split and of class caps")] = 0,
+    default_label: Annotated[
+        str, typer.Option(help="class of unmatched packets: benign | unknown (excluded)")
+    ] = "benign",
+    max_per_class: Annotated[
+        int | None, typer.Option(help="cap packets per class (whole flows; paper: 100000)")
+    ] = None,
+    balance: Annotated[bool, typer.Option(help="cap every class at the smallest")] = False,
+    binary: Annotated[bool, typer.Option(help="collapse attack classes into 'malicious'")] = False,
+    overwrite: Annotated[bool, typer.Option(help="replace OUT if it exists")] = False,
+) -> None:
+    """Captures + labels -> a tokenised dataset split by flow, without leakage (card.json)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from pktlstm.dataset import BuildConfig, build
+    from pktlstm.labels import open_labels
+
+    add, remove = _parse_mask(mask)
+    try:
+        shares = tuple(float(x) for x in fractions.split(","))
+    except ValueError as exc:
+        raise ConfigError(f"--fractions {fractions!r}: three numbers like 0.7,0.15,0.15") from exc
+    config = BuildConfig(
+        words=words,
+        policy=policy,
+        mask_add=add,
+        mask_remove=remove,
+        split_by=split_by,
+        fractions=shares,  # type: ignore[arg-type]
+        seed=seed,
+        default_label=default_label,
+        max_per_class=max_per_class,
+        balance=balance,
+        binary=binary,
+    )
+    source = open_labels(labels)
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[packets]:,} packets"),
+        TimeElapsedColumn(), console=console, transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("reading", total=len(captures), packets=0)
+        done: dict[Path, int] = {}
+
+        def progress(path: Path, packets: int, size: int) -> None:
+            done[path] = packets
+            bar.update(task, description=path.name, packets=sum(done.values()),
+                       completed=list(done).index(path))  # fmt: skip
+
+        dataset = build(captures, source, config, out, overwrite=overwrite, progress=progress)
+    _print_card(dataset.card)
+    console.print(f"dataset written to [bold]{out}[/]")
+
+
+def _print_card(card: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title="packets (flows) per split and class; duplicates removed")
+    table.add_column("class")
+    for split in card["splits"]:
+        table.add_column(split, justify="right")
+    for name in card["classes"]:
+        cells = []
+        for split in card["splits"].values():
+            dup = split["duplicates_removed"].get(name, 0)
+            cell = f"{split['packets'].get(name, 0):,} ({split['flows'].get(name, 0):,})"
+            cells.append(cell + (f" -{dup:,}" if dup else ""))
+        table.add_row(name, *cells)
+    Console().print(table)
+    Console().print(
+        f"flows in more than one split: {card['flows_in_more_than_one_split']}; "
+        f"unlabelled packets excluded: {card['unlabelled_excluded']:,}"
+    )
+
+
 # --- model, train, eval, demo (issue 4) ----------------------------------------------------
+
+
+@app.command("train")
+def train_command(
+    dataset: Annotated[Path, typer.Argument(help="dataset folder (from `pktlstm build`)")],
+    out: Annotated[Path, typer.Option(help="model artifact folder to write")],
+    preset: Annotated[str, typer.Option(help="hwang2019 (as published) | fast")] = "hwang2019",
+    epochs: Annotated[int, typer.Option(help="maximum epochs (paper: up to 200)")] = 200,
+    batch_size: Annotated[
+        int | None, typer.Option(help="packets per batch (default: hwang2019 100, fast 256)")
+    ] = None,
+    optimizer: Annotated[str, typer.Option(help="adam | rmsprop")] = "adam",
+    lr: Annotated[float | None, typer.Option(help="learning rate (default per preset)")] = None,
+    patience: Annotated[int, typer.Option(help="early stop: epochs w/o better val loss")] = 5,
+    class_weights: Annotated[str, typer.Option(help="none | balanced")] = "none",
+    binary: Annotated[bool, typer.Option(help="collapse classes to benign/malicious")] = False,
+    seed: Annotated[int, typer.Option(help="seed: same seed, same weights on CPU")] = 0,
+    device: Annotated[str, typer.Option(help="auto (GPU when present) | cpu | cuda")] = "auto",
+    threads: Annotated[int, typer.Option(help="CPU threads; 0 = all cores")] = 0,
+    max_train_packets: Annotated[
+        int | None, typer.Option(help="train on a seeded sample of at most N packets")
+    ] = None,
+    resume: Annotated[bool, typer.Option(help="continue from OUT/checkpoint.pt")] = False,
+) -> None:
+    """Train a packet classifier on a dataset; writes the model artifact folder OUT."""
+    from pktlstm.train import TrainConfig, TrainingInterrupted, train
+
+    config = TrainConfig.for_preset(
+        preset, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
+        patience=patience, class_weights=class_weights, binary=binary, seed=seed,
+        device=device, threads=threads, max_train_packets=max_train_packets,
+    )  # fmt: skip
+    with _TrainProgress() as progress:
+        try:
+            result = train(
+                dataset, config, out, resume=resume,
+                on_epoch=progress.epoch, on_batch=progress.batch,
+            )  # fmt: skip
+        except TrainingInterrupted as exc:
+            progress.stop()
+            console.print(str(exc), highlight=False, soft_wrap=True)
+            raise typer.Exit(130) from None
+    v = result.validation
+    console.print(
+        f"best epoch {result.best_epoch}/{len(result.history)}"
+        f"{' (stopped early)' if result.stopped_early else ''}; threshold "
+        f"{result.threshold:.4f} (validation F1 {100 * v['f1']:.2f}%, FPR {100 * v['fpr']:.2f}%); "
+        f"{result.seconds:.0f} s\nmodel written to [bold]{result.artifact}[/]",
+        highlight=False,
+    )
+
+
+class _TrainProgress:
+    """A rich progress bar over the batches of each epoch, one printed line per epoch."""
+
+    def __enter__(self) -> _TrainProgress:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self._bar = Progress(
+            TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn(),
+            console=console, transient=True,
+        )  # fmt: skip
+        self._bar.__enter__()
+        self._task = self._bar.add_task("train", total=None, epoch=1, loss=0.0)
+        return self
+
+    def batch(self, epoch: int, batch: int, n_batches: int, loss: float) -> None:
+        self._bar.update(self._task, completed=batch, total=n_batches, epoch=epoch, loss=loss)
+
+    def epoch(self, log: Any) -> None:
+        self._bar.console.print(
+            f"epoch {log.epoch}: loss {log.train_loss:.4f}  val loss {log.val_loss:.4f}  "
+            f"val acc {100 * log.val_accuracy:.2f}%  val F1 {100 * log.val_f1:.2f}%  "
+            f"({log.seconds:.1f} s)",
+            highlight=False,
+        )
+        self._bar.reset(self._task, total=None)
+
+    def note(self, text: str) -> None:
+        self._bar.console.print(text, highlight=False)
+
+    def stop(self) -> None:
+        self._bar.stop()
+
+    def __exit__(self, *exc: object) -> None:
+        self._bar.__exit__(None, None, None)
+
+
+@app.command("eval")
+def eval_command(
+    model: Annotated[Path, typer.Argument(help="model artifact folder (from `pktlstm train`)")],
+    dataset: Annotated[Path, typer.Argument(help="dataset folder (from `pktlstm build`)")],
+    out: Annotated[Path, typer.Option(help="report folder to write")],
+    split: Annotated[str, typer.Option(help="test | validation | train")] = "test",
+    max_k: Annotated[int, typer.Option(help="flow curves over the first k = 1..K packets")] = 10,
+    threshold: Annotated[
+        float | None, typer.Option(help="override the threshold chosen on validation")
+    ] = None,
+) -> None:
+    """Evaluate a model on a dataset split: metrics.json, summary.md, report.html with plots."""
+    from pktlstm.evaluate import EvalConfig, evaluate
+    from pktlstm.report import summary_table, write_report
+
+    evaluation = evaluate(model, dataset, EvalConfig(split=split, max_k=max_k, threshold=threshold))
+    write_report(evaluation, out)
+    _print_rows(summary_table(evaluation), f"{split} split")
+    console.print(f"report written to [bold]{out / 'report.html'}[/]")
+
+
+@app.command("demo")
+def demo_command(
+    out: Annotated[Path, typer.Option(help="folder for captures, dataset, model, report")] = (
+        Path("pktlstm-demo")
+    ),
+    packets: Annotated[int, typer.Option(help="synthetic packets to generate")] = 150_000,
+    epochs: Annotated[int, typer.Option(help="training epochs (fast preset)")] = 4,
+    seed: Annotated[int, typer.Option(help="seed of every stage")] = 0,
+) -> None:
+    """Synthesise traffic, build a dataset split by flow, train `fast`, evaluate, report."""
+    from pktlstm.demo import DemoConfig, run_demo
+
+    config = DemoConfig(out=out, packets=packets, epochs=epochs, seed=seed)
+    with _TrainProgress() as progress:
+        result = run_demo(
+            config, on_stage=progress.note, on_epoch=progress.epoch, on_batch=progress.batch,
+        )  # fmt: skip
+    _print_rows(result.rows, "demo: fast preset, test split (flows never seen in training)")
+    console.print(
+        f"done in {result.seconds:.0f} s; report: [bold]{result.report / 'report.html'}[/]"
+    )
+
+
+def _print_rows(rows: list[tuple[str, str]], title: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in rows:
+        table.add_row(name, value)
+    Console().print(table)
+
 
 # --- export, detect (issue 5) --------------------------------------------------------------
 
@@ -54,6 +352,3 @@ def main() -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
-
-
-_unused = (Annotated, Path)  # imported for the command sections below

@@ -348,6 +348,12 @@ def _finish(tmp: Path, config: BuildConfig, card: dict[str, Any]) -> None:
     if n == 0:
         raise ArtifactError("no labelled packet in the captures: nothing to build a dataset from")
     rng = np.random.default_rng(config.seed)
+    # Keep benign and the classes that have packets, in order of first appearance.
+    present = np.bincount(label, minlength=len(card["classes"])) > 0
+    present[0] = True
+    remap = np.cumsum(present) - 1
+    label = remap[label].astype(np.int16)
+    card["classes"] = [c for c, p in zip(card["classes"], present, strict=True) if p]
 
     # Position of every packet in its flow, in capture order (rows are in capture order).
     order = np.argsort(flow, kind="stable")
@@ -372,7 +378,7 @@ def _finish(tmp: Path, config: BuildConfig, card: dict[str, Any]) -> None:
     split = flow_split[flow_of_row]
     capped = int((split == REMOVED).sum())
 
-    duplicates = _remove_duplicates(tmp, n_words, split)
+    duplicates = _remove_duplicates(tmp, n_words, split, label, len(card["classes"]))
 
     classes = card["classes"]
     n_classes = len(classes)
@@ -511,13 +517,18 @@ def _row_hashes(tokens: NDArray[np.uint16]) -> NDArray[np.uint64]:
     return h
 
 
-def _remove_duplicates(tmp: Path, n_words: int, split: NDArray[np.uint8]) -> dict[str, Any]:
+def _remove_duplicates(
+    tmp: Path,
+    n_words: int,
+    split: NDArray[np.uint8],
+    label: NDArray[np.int16],
+    n_classes: int,
+) -> dict[str, Any]:
     """Mark evaluation rows whose exact token row sits in an earlier split; count per class.
 
     Validation loses rows also in train; test loses rows also in train or validation.
     """
     tokens = _raw(tmp, "tokens", n_words)
-    label = _raw(tmp, "label")
     chunk = 1 << 20
     hashes = (
         np.concatenate(
@@ -526,7 +537,6 @@ def _remove_duplicates(tmp: Path, n_words: int, split: NDArray[np.uint8]) -> dic
         if len(split)
         else np.zeros(0, np.uint64)
     )
-    n_classes = int(label.max()) + 1 if len(label) else 1
     removed: dict[str, Any] = {"train": np.zeros(n_classes, dtype=np.int64)}
     seen = np.unique(hashes[split == SPLIT_CODES["train"]])
     for name in ("validation", "test"):

@@ -22,6 +22,7 @@ __all__ = [
     "UNK",
     "TokenizerConfig",
     "Vocabulary",
+    "describe_words",
     "tokenize",
     "word_names",
 ]
@@ -96,3 +97,23 @@ def tokenize(batch: PacketBatch, config: TokenizerConfig | None = None) -> NDArr
     if config.words == "bytes":
         return byte_words(header)
     return field_words(batch, header)
+
+
+def describe_words(
+    batch: PacketBatch, config: TokenizerConfig
+) -> list[tuple[str, list[tuple[int, str, int]]]]:
+    """Per packet: a one-line title and its words as (index, field name, value), for humans."""
+    words = tokenize(batch, config)
+    described = []
+    for i in range(len(batch)):
+        version, proto = int(batch.ip_version[i]), int(batch.proto[i])
+        if config.words == "fields":
+            names = word_names(version, proto, bool(batch.l4_off[i] >= 0))
+        else:
+            names = [f"byte{j}" for j in range(words.shape[1])]
+        title = (
+            f"IPv{version} proto {proto}" if version else f"ethertype 0x{batch.ethertype[i]:04x}"
+        )
+        rows = [(j, n, int(w)) for j, (n, w) in enumerate(zip(names, words[i], strict=True))]
+        described.append((title, rows))
+    return described
