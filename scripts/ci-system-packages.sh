@@ -5,7 +5,7 @@
 set -euo pipefail
 
 PACKAGES=(
-  iproute2 tcpdump procps
+  iproute2 tcpdump procps ethtool
   nginx openssh-server openssh-client dnsmasq-base mosquitto mosquitto-clients
   inetutils-telnetd inetutils-inetd
   curl wget bind9-dnsutils iperf3
