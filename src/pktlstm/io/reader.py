@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
 import io
 import logging
 import zlib
@@ -37,6 +36,52 @@ from pktlstm.io.pcapng import (
 log = logging.getLogger(__name__)
 
 GZIP_MAGIC = b"\x1f\x8b"
+GZIP_READ_BYTES = 1 << 18  # compressed bytes read from a gzip file at a time
+
+
+class _Gunzip:
+    """Incremental gzip decompression that, unlike GzipFile, hands out every byte it could
+    decompress before a truncated or corrupt stream ends (multi-member files included)."""
+
+    def __init__(self, raw: io.BufferedIOBase) -> None:
+        self._raw = raw
+        self._d = zlib.decompressobj(31)
+        self._input = b""
+        self._in_member = False
+        self._done = False
+        self.damage: str | None = None  # why the stream ended early, if it did
+
+    def readinto(self, view: memoryview) -> int:
+        """Decompress into ``view``; returns bytes written, 0 at the end of the stream."""
+        while not self._done:
+            if not self._input:
+                self._input = self._raw.read(GZIP_READ_BYTES)
+                if not self._input:
+                    if self._in_member:
+                        self.damage = "compressed stream ends early"
+                    self._done = True
+                    break
+            try:
+                out = self._d.decompress(self._input, len(view))
+            except zlib.error as exc:
+                self.damage = f"corrupt compressed data ({exc})"
+                self._done = True
+                break
+            self._in_member = True
+            self._input = self._d.unconsumed_tail
+            if self._d.eof:  # end of one gzip member; another may follow
+                self._input = self._d.unused_data
+                self._d = zlib.decompressobj(31)
+                self._in_member = False
+                if self._input[:1] == b"\0":  # zero padding after the last member
+                    self._done = True
+            if out:
+                view[: len(out)] = out
+                return len(out)
+        return 0
+
+    def close(self) -> None:
+        self._done = True
 
 
 @dataclass(frozen=True)
@@ -144,13 +189,17 @@ class CaptureReader:
         head = self._raw.read(4)
         compressed = head[:2] == GZIP_MAGIC
         self._raw.seek(0)
-        self._stream: io.BufferedIOBase = self._raw
+        self._stream: io.BufferedIOBase | _Gunzip = self._raw
         if compressed:
-            self._stream = gzip.GzipFile(fileobj=self._raw, mode="rb")
-            try:
-                head = self._stream.read(4)
-            except (OSError, EOFError, zlib.error) as exc:
-                raise CaptureError(f"{self.path}: gzip-compressed but unreadable: {exc}") from None
+            gunzip = _Gunzip(self._raw)
+            self._stream = gunzip
+            got = bytearray(4)
+            k = n = 0
+            while n < 4 and (k := gunzip.readinto(memoryview(got)[n:])):
+                n += k
+            head = bytes(got[:n])
+            if gunzip.damage and n < 4:
+                raise CaptureError(f"{self.path}: gzip-compressed but {gunzip.damage}")
         else:
             head = self._raw.read(4)
         magic = int.from_bytes(head, "little") if len(head) == 4 else -1
@@ -178,7 +227,8 @@ class CaptureReader:
         elif magic == BLOCK_SHB:
             self.info = CaptureInfo(path=str(self.path), format="pcapng", compressed=compressed)
         else:
-            what = _describe(head + self._stream.read(60))
+            more = bytearray(60)
+            what = _describe(head + bytes(more[: self._stream.readinto(memoryview(more))]))
             kind = "gzip-compressed file holds no" if compressed else "not a"
             raise CaptureError(f"{self.path}: {kind} pcap or pcapng capture: {what}")
 
@@ -207,7 +257,7 @@ class CaptureReader:
         while got < len(view):
             try:
                 k = self._stream.readinto(view[got:])
-            except (OSError, EOFError, zlib.error) as exc:
+            except OSError as exc:
                 log.warning("%s: read error after %d bytes: %s", self.path, self.bytes_read, exc)
                 self.stats.skipped["capture.read_error"] += 1
                 k = 0
@@ -215,6 +265,10 @@ class CaptureReader:
                 self._eof = True
                 break
             got += k
+        damage = getattr(self._stream, "damage", None)
+        if self._eof and damage:
+            log.warning("%s: gzip %s; read what came before", self.path, damage)
+            self.stats.skipped["capture.read_error"] += 1
         self._end = end + got
 
     def __iter__(self) -> Iterator[PacketBatch]:
