@@ -332,7 +332,10 @@ def _flood(flag: tuple[str, ...], proto: int, default_port: int) -> Callable[...
             base += ["-d", "64"]
         if not spoof:
             argv = (*base, ctx.dst)
-            return argv, ("hping3",), (Rule(ctx.src, ctx.dst, proto, port, act.label),)
+            rules: tuple[Rule, ...] = (Rule(ctx.src, ctx.dst, proto, port, act.label),)
+            if proto == 17:  # the target's ICMP port-unreachable replies belong to the flood too
+                rules += (Rule(ctx.src, ctx.dst, 1, None, act.label),)
+            return argv, ("hping3",), rules
         net = _spoof_net(act, spoof, ctx)
         hosts = list(net.hosts()) or [net.network_address]
         picks = [str(ctx.rng.choice(hosts)) for _ in range(sources)]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import ipaddress
 import logging
 import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -25,12 +27,35 @@ BRIDGE = "br0"
 """The bridge device inside BRIDGE_NS; tcpdump captures on it."""
 HOST_IF = "eth0"
 """The single interface of every lab host."""
+LOCK_PATH = Path("/run/pktlstm-lab.lock")
+"""Held for a whole run: one lab at a time per machine (runs share namespace names)."""
 SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 """PATH given to every lab process (servers live in sbin)."""
 
 
 class LabError(PktlstmError):
     """The lab cannot run here (not root, tools or namespaces missing) or a lab step failed."""
+
+
+@contextlib.contextmanager
+def lab_lock(timeout: float) -> Iterator[None]:
+    """Hold LOCK_PATH (waiting up to ``timeout`` seconds): one lab at a time per machine."""
+    with open(LOCK_PATH, "a+") as fh:
+        deadline = time.time() + timeout
+        while True:
+            try:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.time() >= deadline:
+                    raise LabError(
+                        f"another pktlstm lab run holds {LOCK_PATH} (waited {timeout:g} s)"
+                    ) from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 def ns_name(host: str) -> str:

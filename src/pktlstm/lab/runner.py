@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
-import fcntl
 import functools
 import json
 import logging
@@ -32,6 +31,7 @@ from pktlstm.lab.netns import (
     cleanup_leftovers,
     create_network,
     host_mac,
+    lab_lock,
     listening,
     ns_name,
     remove_namespaces,
@@ -44,8 +44,6 @@ from pktlstm.lab.services import Server, prepare_servers
 
 log = logging.getLogger(__name__)
 
-LOCK_PATH = Path("/run/pktlstm-lab.lock")
-"""Held for the whole run: one lab at a time per machine (they share namespace names)."""
 LABEL_HEADER = ("src", "dst", "proto", "dport", "start", "end", "label")
 """Columns of labels.csv (the dataset builder's rules label source)."""
 TAIL_S = 1.0
@@ -147,7 +145,7 @@ def run_lab(config: LabConfig) -> LabResult:
         (out / "logs").mkdir(exist_ok=True)
         for stale in ("traffic.pcap", "labels.csv", "scenario.json"):
             (out / stale).unlink(missing_ok=True)
-        with _lock(config.lock_timeout), _signals_as_interrupt():
+        with lab_lock(config.lock_timeout), _signals_as_interrupt():
             return _run(config, scenario, planned, sorted(tools), work, out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -372,26 +370,6 @@ def _tcpdump_stats(text: str) -> tuple[int, int]:
     cap = re.search(r"(\d+) packets? captured", text)
     drop = re.search(r"(\d+) packets? dropped by kernel", text)
     return (int(cap.group(1)) if cap else -1, int(drop.group(1)) if drop else -1)
-
-
-@contextlib.contextmanager
-def _lock(timeout: float) -> Iterator[None]:
-    with open(LOCK_PATH, "a+") as fh:
-        deadline = time.time() + timeout
-        while True:
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.time() >= deadline:
-                    raise LabError(
-                        f"another pktlstm lab run holds {LOCK_PATH} (waited {timeout:g} s)"
-                    ) from None
-                time.sleep(0.2)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
 
 
 @contextlib.contextmanager

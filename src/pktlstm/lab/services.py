@@ -194,8 +194,10 @@ def _dns(h: Host, hw: Path, work: Path, scenario: Scenario) -> tuple[str, ...]:
         f"local=/{DOMAIN}/",
         f"mx-host={DOMAIN},mail.{DOMAIN},10",
         f'txt-record={DOMAIN},"v=spf1 -all"',
-        f"cname=www.{DOMAIN},{scenario.hosts[0].name}.{DOMAIN}",
     ]
+    web = [x.name for x in scenario.hosts if "http" in x.services]
+    if web and web[0] != "www":
+        lines.append(f"cname=www.{DOMAIN},{web[0]}.{DOMAIN}")
     lines += [f"host-record={x.name}.{DOMAIN},{x.address}" for x in scenario.hosts]
     lines.append(f"host-record=mail.{DOMAIN},{h.address}")
     conf = hw / "dnsmasq.conf"
