@@ -338,6 +338,55 @@ def _print_rows(rows: list[tuple[str, str]], title: str) -> None:
 
 # --- lab (issue 7) -------------------------------------------------------------------------
 
+lab_app = typer.Typer(
+    help="Traffic lab (root, Linux): real servers, clients and attack tools in network "
+    "namespaces on 198.18.0.0/15, captured on a bridge and labelled from what ran.",
+    no_args_is_help=True,
+)
+app.add_typer(lab_app, name="lab")
+
+
+@lab_app.command("run")
+def lab_run_command(
+    scenario: Annotated[
+        str, typer.Option(help="shipped scenario (quick, rich) or a scenario .toml file")
+    ],
+    out: Annotated[Path, typer.Option(help="folder for traffic.pcap, labels.csv, scenario.json")],
+    duration: Annotated[
+        float | None, typer.Option(help="seconds; scales the scenario's timeline to this length")
+    ] = None,
+) -> None:
+    """Run a scenario; `pktlstm build OUT/traffic.pcap --labels OUT/labels.csv` takes the result."""
+    from pktlstm.lab import LabConfig, load_scenario, run_lab
+
+    config = LabConfig(scenario=scenario, out=out, duration=duration)
+    sc = load_scenario(scenario)
+    seconds = duration if duration is not None else sc.duration
+    console.print(
+        f"lab: scenario {sc.name}, {len(sc.hosts)} hosts, {len(sc.benign)} clients, "
+        f"{len(sc.attacks)} attacks, {seconds:g} s",
+        highlight=False,
+    )
+    result = run_lab(config)
+    console.print(
+        f"lab: {result.packets} packets captured ({result.dropped} dropped) -> {result.pcap}; "
+        f"labels {result.labels}; manifest {result.manifest}",
+        highlight=False,
+    )
+    for failure in result.failures:
+        console.print(f"[yellow]warning:[/] {failure}", highlight=False)
+
+
+@lab_app.command("list")
+def lab_list_command() -> None:
+    """List the shipped scenarios with their length and attacks."""
+    from pktlstm.lab import load_scenario, shipped_scenarios
+
+    for name in shipped_scenarios():
+        sc = load_scenario(name)
+        kinds = ", ".join(sorted({a.kind for a in sc.attacks}))
+        typer.echo(f"{name}\t{sc.duration:g} s\t{sc.description}\tattacks: {kinds}")
+
 
 def main() -> None:
     """Entry point: user errors print one line and exit 2; Ctrl-C exits 130 quietly."""
