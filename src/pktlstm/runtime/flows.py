@@ -288,7 +288,7 @@ class FlowTable:
         if self.config.aggregate == "max":
             cand = np.flatnonzero(early & hit)
             _, firsts = np.unique(slot[cand], return_index=True)
-            rows = cand[firsts]
+            rows = np.sort(cand[firsts])  # in packet order
             done = slot[early & (pos == k - 1)]
             self._state[done] = _BENIGN
             self._state[slot[rows]] = _ALERTED

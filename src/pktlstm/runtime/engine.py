@@ -1,0 +1,432 @@
+"""The detection pipeline: reader -> tokenizer -> micro-batcher -> inference -> flows -> alerts."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import re
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from pktlstm.errors import ConfigError
+from pktlstm.io.batch import DecodeStats, PacketBatch
+from pktlstm.io.live import LiveCapture, LiveConfig, open_live
+from pktlstm.io.reader import CaptureReader, open_capture
+from pktlstm.runtime.alerts import EveWriter, Source
+from pktlstm.runtime.detector import Detector, load_detector
+from pktlstm.runtime.flows import FlowConfig, FlowTable, flow_keys
+from pktlstm.runtime.stats import LatencyHistogram
+
+log = logging.getLogger(__name__)
+
+_REPLAY = re.compile(r"^(asap|realtime|x(\d+(\.\d+)?))$")
+# Replay releases packets in groups at most this often (seconds): finer pacing costs more
+# Python work per packet than it buys in accuracy.
+_REPLAY_TICK_S = 0.0005
+# Idle flows are expired at most once per this much capture time (ns).
+_EXPIRE_EVERY_NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class DetectConfig:
+    """Settings of the detection pipeline (model settings come from the artifact only).
+
+    batch_size: the micro-batcher flushes when this many packets wait for inference.
+    max_wait_ms: ... or when the oldest waiting packet has waited this long.
+    replay: for files: ``asap`` (as fast as possible), ``realtime`` (recorded speed) or
+        ``xN`` (N times recorded speed, e.g. ``x10``).
+    alerts: ``-`` (stdout), a file (appended) or an existing Unix socket.
+    stats_interval_s: seconds between ``stats`` records (0: only the final one).
+    backend, precision, threads: inference (see ``load_detector``).
+    queue_chunks: chunks buffered between the reader thread and inference (back-pressure).
+    flows: the flow table and verdict rule.
+    """
+
+    batch_size: int = 1024
+    max_wait_ms: float = 5.0
+    replay: str = "asap"
+    alerts: str = "-"
+    stats_interval_s: float = 10.0
+    backend: str = "auto"
+    precision: str = "fp32"
+    threads: int = 1
+    queue_chunks: int = 64
+    flows: FlowConfig = field(default_factory=FlowConfig)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.batch_size <= 1 << 20:
+            raise ConfigError(f"batch_size={self.batch_size}: must be in 1..1048576 packets")
+        if not 0 <= self.max_wait_ms <= 60_000:
+            raise ConfigError(f"max_wait_ms={self.max_wait_ms}: must be in 0..60000 ms")
+        if not _REPLAY.match(self.replay) or self.replay == "x0":
+            raise ConfigError(f"replay={self.replay!r}: choose asap, realtime or xN (N > 0)")
+        if self.replay.startswith("x") and float(self.replay[1:]) <= 0:
+            raise ConfigError(f"replay={self.replay!r}: the speed-up N must be > 0")
+        if self.stats_interval_s < 0:
+            raise ConfigError(f"stats_interval_s={self.stats_interval_s}: must be >= 0")
+        if not 1 <= self.queue_chunks <= 100_000:
+            raise ConfigError(f"queue_chunks={self.queue_chunks}: must be in 1..100000")
+
+    @property
+    def speed(self) -> float | None:
+        """Replay speed factor; None for ``asap``."""
+        if self.replay == "asap":
+            return None
+        return 1.0 if self.replay == "realtime" else float(self.replay[1:])
+
+
+@dataclass
+class DetectSummary:
+    """Totals of one detection run."""
+
+    packets: int = 0
+    alerts: int = 0
+    elapsed_s: float = 0.0
+    batches: int = 0
+    interrupted: bool = False
+    skipped: dict[str, int] = field(default_factory=dict)
+    flows: dict[str, int] = field(default_factory=dict)
+    latency_ms: dict[str, float | None] = field(default_factory=dict)
+    batch_ms: dict[str, float | None] = field(default_factory=dict)
+    backend: str = ""
+
+    @property
+    def packets_per_s(self) -> float:
+        return self.packets / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def line(self) -> str:
+        lat = self.latency_ms
+        return (
+            f"{self.packets} packets in {self.elapsed_s:.2f} s ({self.packets_per_s:,.0f}/s), "
+            f"{self.alerts} alerts, {self.flows.get('created', 0)} flows, verdict latency p50 "
+            f"{lat.get('p50')} ms p99 {lat.get('p99')} ms, skipped {sum(self.skipped.values())}"
+            f" [{self.backend}]" + (" (interrupted)" if self.interrupted else "")
+        )
+
+
+@dataclass
+class _Chunk:
+    """Packets handed from the reader thread to inference."""
+
+    batch: PacketBatch
+    inputs: NDArray[np.int32]  # (n, T') model inputs
+    arrival_ns: NDArray[np.int64]  # (n,) wall-clock time each packet arrived (time.time_ns)
+
+
+_END_OF_SOURCE = "end-of-source"  # queue marker: one capture finished (flush its flows)
+_DONE = "done"  # queue marker: all sources finished
+
+
+class _Producer(threading.Thread):
+    """Reads sources, paces replay, tokenizes; feeds the queue (runs in its own thread)."""
+
+    def __init__(
+        self,
+        sources: list[CaptureReader] | LiveCapture,
+        detector: Detector,
+        speed: float | None,
+        out: queue.Queue[Any],
+    ) -> None:
+        super().__init__(name="pktlstm-reader", daemon=True)
+        self.sources = sources
+        self.detector = detector
+        self.speed = speed
+        self.out = out
+        self.stop = threading.Event()
+
+    def _put(self, item: Any) -> None:
+        while not self.stop.is_set():
+            try:
+                self.out.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def _emit(self, batch: PacketBatch, arrival: NDArray[np.int64] | None) -> None:
+        if len(batch) == 0:
+            return
+        inputs = self.detector.inputs(batch)
+        if arrival is None:
+            arrival = np.full(len(batch), time.time_ns(), np.int64)
+        self._put(_Chunk(batch, inputs, arrival))
+
+    def run(self) -> None:
+        try:
+            if isinstance(self.sources, LiveCapture):
+                for batch in self.sources:
+                    if self.stop.is_set():
+                        break
+                    self._emit(batch, batch.ts_ns.copy())  # ts: when the frame was read
+            else:
+                for reader in self.sources:
+                    for batch, arrival in self._paced(reader):
+                        if self.stop.is_set():
+                            return
+                        self._emit(batch, arrival)
+                    self._put(_END_OF_SOURCE)
+            self._put(_DONE)
+        except BaseException as exc:  # reported to the consumer, re-raised there
+            self._put(exc)
+
+    def _paced(
+        self, reader: CaptureReader
+    ) -> Iterator[tuple[PacketBatch, NDArray[np.int64] | None]]:
+        if self.speed is None:
+            for batch in reader:
+                yield batch, None
+            return
+        t0_wall: int | None = None
+        ts0 = 0
+        last_due = 0
+        for batch in reader:
+            if len(batch) == 0:
+                continue
+            if t0_wall is None:
+                t0_wall, ts0 = time.time_ns(), int(batch.ts_ns[0])
+            due = t0_wall + ((batch.ts_ns - ts0) / self.speed).astype(np.int64)
+            due = np.maximum.accumulate(np.maximum(due, last_due))  # keep capture order
+            last_due = int(due[-1])
+            pos = 0
+            while pos < len(batch) and not self.stop.is_set():
+                now = time.time_ns()
+                end = int(np.searchsorted(due, now, side="right"))
+                if end > pos:
+                    yield batch[pos:end], due[pos:end]
+                    pos = end
+                else:
+                    time.sleep(max((int(due[pos]) - now) / 1e9, _REPLAY_TICK_S))
+
+
+class Engine:
+    """Runs detection on opened sources; ``run()`` returns a DetectSummary.
+
+    Threads: one reader thread (read, decode, pace, tokenize) and the calling thread
+    (micro-batcher, inference, flow table, alerts, stats). ONNX Runtime and numpy release
+    the GIL, so the two overlap on two cores.
+    """
+
+    def __init__(
+        self,
+        detector: Detector,
+        sources: list[CaptureReader] | LiveCapture,
+        writer: EveWriter,
+        config: DetectConfig,
+    ) -> None:
+        self.detector = detector
+        self.sources = sources
+        self.writer = writer
+        self.config = config
+        self.table = FlowTable(config.flows, detector.threshold)
+        self.latency = LatencyHistogram()  # arrival -> verdict, per packet
+        self.batch_latency = LatencyHistogram()  # inference + flows + alerts, per batch
+        self._period_latency = LatencyHistogram()
+        self._period_batch = LatencyHistogram()
+        self.packets = 0
+        self.batches = 0
+        self._clock_ns = 0  # newest capture timestamp seen (drives idle expiry)
+        self._last_expire_ns = 0
+        self.on_batch: Callable[[int], None] | None = None  # hook for benchmarks
+
+    def _decode_stats(self) -> DecodeStats:
+        total = DecodeStats()
+        sources = [self.sources] if isinstance(self.sources, LiveCapture) else self.sources
+        for s in sources:
+            total.merge(s.stats)
+        return total
+
+    def _counters(self, elapsed_s: float, period_s: float, period_packets: int) -> dict[str, Any]:
+        dec = self._decode_stats()
+        skipped = dict(dec.skipped)
+        drops = skipped.pop("capture.kernel_drops", None)
+        counters: dict[str, Any] = {
+            "uptime": round(elapsed_s, 3),
+            "decoder": {"pkts": dec.packets, "bytes": dec.bytes, "skipped": skipped},
+            "detect": {
+                "pkts": self.packets,
+                "alerts": self.writer.alerts_written,
+                "batches": self.batches,
+                "pkts_per_s": round(period_packets / period_s, 1) if period_s > 0 else 0.0,
+                "verdict_latency_ms": self._period_latency.summary_ms(),
+                "batch_latency_ms": self._period_batch.summary_ms(),
+                "backend": self.detector.scorer.name,
+            },
+            "flow": self.table.stats(),
+        }
+        if isinstance(self.sources, LiveCapture):
+            counters["capture"] = {
+                "kernel_packets": self.sources.kernel_packets,
+                "kernel_drops": drops or 0,
+            }
+        return counters
+
+    def _process(self, chunks: list[_Chunk]) -> None:
+        start = time.time_ns()
+        batch = (
+            PacketBatch.concat([c.batch for c in chunks]) if len(chunks) > 1 else chunks[0].batch
+        )
+        inputs = np.concatenate([c.inputs for c in chunks]) if len(chunks) > 1 else chunks[0].inputs
+        arrival = (
+            np.concatenate([c.arrival_ns for c in chunks])
+            if len(chunks) > 1
+            else chunks[0].arrival_ns
+        )
+        score, klass = self.detector.score_inputs(inputs)
+        verdicts = self.table.update(batch, score, klass, flow_keys(batch))
+        self.writer.alerts(verdicts)
+        self._clock_ns = max(self._clock_ns, int(batch.ts_ns.max()))
+        if self._clock_ns - self._last_expire_ns >= _EXPIRE_EVERY_NS:
+            self.writer.alerts(self.table.expire(self._clock_ns))
+            self._last_expire_ns = self._clock_ns
+        done = time.time_ns()
+        lat = done - arrival
+        self.latency.add(lat)
+        self._period_latency.add(lat)
+        self.batch_latency.add(np.array([done - start]))
+        self._period_batch.add(np.array([done - start]))
+        self.packets += len(batch)
+        self.batches += 1
+        if self.on_batch is not None:
+            self.on_batch(len(batch))
+
+    def run(self) -> DetectSummary:
+        cfg = self.config
+        q: queue.Queue[Any] = queue.Queue(maxsize=cfg.queue_chunks)
+        producer = _Producer(self.sources, self.detector, cfg.speed, q)
+        pending: list[_Chunk] = []
+        n_pending = 0
+        wait_ns = int(cfg.max_wait_ms * 1e6)
+        t_start = time.monotonic()
+        next_stats = t_start + cfg.stats_interval_s if cfg.stats_interval_s else float("inf")
+        period_start, period_packets = t_start, 0
+        interrupted = False
+
+        def flush() -> None:
+            nonlocal pending, n_pending, period_packets
+            if pending:
+                self._process(pending)
+                period_packets += n_pending
+                pending, n_pending = [], 0
+
+        producer.start()
+        try:
+            finished = False
+            while not finished:
+                timeout = 0.1
+                if pending:
+                    oldest = int(pending[0].arrival_ns[0])
+                    timeout = max(0.0, (oldest + wait_ns - time.time_ns()) / 1e9)
+                try:
+                    item = q.get(timeout=timeout) if timeout > 0 else q.get_nowait()
+                except queue.Empty:
+                    item = None
+                if isinstance(item, BaseException):
+                    raise item
+                if isinstance(item, str):  # _END_OF_SOURCE or _DONE
+                    flush()
+                    self.writer.alerts(self.table.expire(None))
+                    self._clock_ns = self._last_expire_ns = 0
+                    finished = item == _DONE
+                elif isinstance(item, _Chunk):
+                    # split so that no flush exceeds batch_size packets
+                    b, c = item, cfg.batch_size
+                    start = 0
+                    while start < len(b.batch):
+                        room = c - n_pending
+                        part = _Chunk(
+                            b.batch[start : start + room],
+                            b.inputs[start : start + room],
+                            b.arrival_ns[start : start + room],
+                        ) if start or room < len(b.batch) else b  # fmt: skip
+                        pending.append(part)
+                        n_pending += len(part.batch)
+                        start += len(part.batch)
+                        if n_pending >= c:
+                            flush()
+                if pending and time.time_ns() >= int(pending[0].arrival_ns[0]) + wait_ns:
+                    flush()
+                now = time.monotonic()
+                if now >= next_stats:
+                    self.writer.stats(
+                        self._counters(now - t_start, now - period_start, period_packets)
+                    )
+                    self._period_latency.reset()
+                    self._period_batch.reset()
+                    period_start, period_packets = now, 0
+                    next_stats = now + cfg.stats_interval_s
+        except KeyboardInterrupt:
+            interrupted = True
+            flush()
+        finally:
+            producer.stop.set()
+            if isinstance(self.sources, LiveCapture):
+                self.sources.stop()
+            producer.join(timeout=2)
+        elapsed = time.monotonic() - t_start
+        self._period_latency, self._period_batch = self.latency, self.batch_latency
+        final = self._counters(elapsed, elapsed, self.packets)
+        final["final"] = True
+        self.writer.stats(final)
+        dec = self._decode_stats()
+        return DetectSummary(
+            packets=self.packets,
+            alerts=self.writer.alerts_written,
+            elapsed_s=elapsed,
+            batches=self.batches,
+            interrupted=interrupted,
+            skipped=dict(Counter(dec.skipped)),
+            flows=self.table.stats(),
+            latency_ms=self.latency.summary_ms(),
+            batch_ms=self.batch_latency.summary_ms(),
+            backend=self.detector.scorer.name,
+        )
+
+
+def detect(
+    model: str | Path,
+    config: DetectConfig,
+    pcaps: list[Path] | None = None,
+    live: LiveConfig | None = None,
+) -> DetectSummary:
+    """Detect on capture files (in order) or a live interface; alerts go to ``config.alerts``.
+
+    Every input is checked before the first packet is read: the artifact (version, files),
+    each capture file or the interface and BPF filter, and the alert destination; each
+    problem raises one PktlstmError. Ctrl-C ends the run with a final summary.
+    """
+    if bool(pcaps) == (live is not None):
+        raise ConfigError("give capture files or a live interface (not both, not neither)")
+    if live is not None and config.replay != "asap":
+        raise ConfigError(f"replay={config.replay!r}: only for capture files, not live capture")
+    detector = load_detector(model, config.backend, config.precision, config.threads)
+    opened: list[CaptureReader] = []
+    capture: LiveCapture | None = None
+    writer: EveWriter | None = None
+    try:
+        if live is not None:
+            capture = open_live(live)
+            names = [Source(live.iface, live=True)]
+        else:
+            assert pcaps is not None
+            for i, path in enumerate(pcaps):
+                opened.append(open_capture(path, capture_id=i))
+            names = [Source(str(p)) for p in pcaps]
+        writer = EveWriter(
+            config.alerts, classes=detector.classes, model_id=detector.model_id, sources=names
+        )
+        engine = Engine(detector, capture if capture is not None else opened, writer, config)
+        return engine.run()
+    finally:
+        if writer is not None:
+            writer.close()
+        if capture is not None:
+            capture.close()
+        for reader in opened:
+            reader.close()
