@@ -150,9 +150,8 @@ def _describe(head: bytes) -> str:
     if not head:
         return "the file is empty"
     shown = head[:8].hex(" ")
-    text = head[:64]
-    if all(32 <= b < 127 or b in (9, 10, 13) for b in text):
-        return f"found bytes {shown} ({text[:16].decode('ascii')!r}...: looks like text)"
+    if all(32 <= b < 127 or b in (9, 10, 13) for b in head[:64]):
+        return f"found bytes {shown} (looks like text)"
     return f"found bytes {shown}"
 
 
