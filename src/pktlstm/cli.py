@@ -82,6 +82,54 @@ def _parse_mask(spec: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return add, remove
 
 
+@app.command("inspect")
+def inspect_command(
+    files: Annotated[list[Path], typer.Argument(help="capture files (pcap, pcapng, .gz)")],
+    json_out: Annotated[
+        bool, typer.Option("--json", help="print one JSON object instead of a table")
+    ] = False,
+) -> None:
+    """Summarise captures: packets, bytes, duration, link types, protocol mix, flows, skips."""
+    import json
+
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from pktlstm.io.summary import TABLE_COLUMNS, inspect_report, summarize_capture, table_row
+    from pktlstm.io.summary import total as summary_total
+
+    summaries = []
+    with Progress(console=console, transient=True, disable=json_out) as progress:
+        for path in files:
+            size = path.stat().st_size if path.is_file() else 0
+            task = progress.add_task(path.name, total=size, visible=size > 32 << 20)
+            summaries.append(
+                summarize_capture(
+                    path, progress=lambda done, t=task: progress.update(t, completed=done)
+                )
+            )
+            progress.remove_task(task)
+    out = Console()
+    if json_out:
+        out.print_json(json.dumps(inspect_report(summaries)))
+        return
+    table = Table(show_edge=False)
+    for column in TABLE_COLUMNS:
+        numeric = column in ("packets", "bytes", "duration", "flows")
+        table.add_column(
+            column,
+            justify="right" if numeric else "left",
+            no_wrap=numeric,
+            min_width=12 if column == "file" else None,
+            overflow="fold",
+        )
+    for summary in summaries:
+        table.add_row(*table_row(summary))
+    if len(summaries) > 1:
+        table.add_row(*table_row(summary_total(summaries)), style="bold")
+    out.print(table)
+
+
 # --- synth, labels, build (issue 3) --------------------------------------------------------
 
 
@@ -333,6 +381,108 @@ def _print_rows(rows: list[tuple[str, str]], title: str) -> None:
 
 
 # --- export, detect (issue 5) --------------------------------------------------------------
+
+
+@app.command("export")
+def export_command(
+    model: Annotated[Path, typer.Argument(help="model artifact folder (pktlstm train)")],
+    int8: Annotated[
+        bool, typer.Option("--int8", help="also write model.int8.onnx and measure the change")
+    ] = False,
+    tolerance: Annotated[
+        float, typer.Option(help="max |score difference| ONNX Runtime vs PyTorch")
+    ] = 1e-4,
+    sample_packets: Annotated[int, typer.Option(help="packets in the check sample")] = 4096,
+    dataset: Annotated[
+        Path | None, typer.Option(help="dataset folder: its labelled test split is the sample")
+    ] = None,
+    sample: Annotated[
+        list[Path] | None, typer.Option(help="capture file(s) to sample from (repeatable)")
+    ] = None,
+) -> None:
+    """Export MODEL to ONNX (model.onnx) for detection without torch; checked against PyTorch."""
+    from pktlstm.runtime.export import ExportConfig, export_model
+
+    config = ExportConfig(
+        int8=int8,
+        tolerance=tolerance,
+        sample_packets=sample_packets,
+        dataset=dataset,
+        captures=tuple(sample or ()),
+    )
+    for line in export_model(model, config).lines():
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+@app.command("detect")
+def detect_command(
+    model: Annotated[Path, typer.Option(help="model artifact folder (exported or not)")],
+    pcap: Annotated[
+        list[Path] | None, typer.Option(help="capture file(s) to read, in order (repeatable)")
+    ] = None,
+    iface: Annotated[str | None, typer.Option(help="live interface to capture (root)")] = None,
+    bpf: Annotated[
+        str | None, typer.Option(help="tcpdump filter expression, e.g. 'tcp or udp'")
+    ] = None,
+    promisc: Annotated[bool, typer.Option(help="promiscuous mode (live)")] = False,
+    alerts: Annotated[
+        str, typer.Option(help="EVE JSON output: - (stdout), a file, or a Unix socket")
+    ] = "-",
+    batch_size: Annotated[int, typer.Option(help="micro-batch flush size, packets")] = 1024,
+    max_wait_ms: Annotated[float, typer.Option(help="micro-batch flush after this wait")] = 5.0,
+    replay: Annotated[
+        str, typer.Option(help="files: asap | realtime | xN (N times recorded speed)")
+    ] = "asap",
+    stats_interval: Annotated[
+        float, typer.Option(help="seconds between stats records (0: final only)")
+    ] = 10.0,
+    verdict_packets: Annotated[
+        int, typer.Option(help="k: a flow is judged on its first k packets")
+    ] = 3,
+    aggregate: Annotated[
+        str, typer.Option(help="max (alert at the first hit) | mean (of the first k scores)")
+    ] = "max",
+    per_packet: Annotated[
+        bool, typer.Option("--per-packet", help="one alert per flagged packet, not per flow")
+    ] = False,
+    max_flows: Annotated[int, typer.Option(help="flow table size (LRU beyond)")] = 500_000,
+    idle_timeout: Annotated[float, typer.Option(help="flow idle timeout, seconds")] = 120.0,
+    backend: Annotated[str, typer.Option(help="auto | onnx | torch")] = "auto",
+    int8: Annotated[bool, typer.Option("--int8", help="use model.int8.onnx")] = False,
+    threads: Annotated[int, typer.Option(help="inference threads")] = 1,
+) -> None:
+    """Detect malicious traffic in capture files or on a live interface; EVE JSON alerts.
+
+    Pipeline: reader -> tokenizer (the artifact's settings) -> micro-batcher -> inference ->
+    per-packet score -> flow table (first-k-packet verdict) -> alerts. Ctrl-C stops with a
+    final summary.
+    """
+    from pktlstm.io.live import LiveConfig
+    from pktlstm.runtime.engine import DetectConfig, detect
+    from pktlstm.runtime.flows import FlowConfig
+
+    config = DetectConfig(
+        batch_size=batch_size,
+        max_wait_ms=max_wait_ms,
+        replay=replay,
+        alerts=alerts,
+        stats_interval_s=stats_interval,
+        backend=backend,
+        precision="int8" if int8 else "fp32",
+        threads=threads,
+        bpf=bpf,
+        flows=FlowConfig(
+            max_flows=max_flows,
+            idle_timeout_s=idle_timeout,
+            verdict_packets=verdict_packets,
+            aggregate=aggregate,
+            per_packet=per_packet,
+        ),
+    )
+    live = LiveConfig(iface=iface, bpf=bpf, promisc=promisc) if iface is not None else None
+    summary = detect(model, config, pcaps=pcap, live=live)
+    console.print(summary.line(), highlight=False, soft_wrap=True)
+
 
 # --- compare, audit (issue 6) --------------------------------------------------------------
 
