@@ -411,7 +411,7 @@ def export_command(
         captures=tuple(sample or ()),
     )
     for line in export_model(model, config).lines():
-        console.print(line, highlight=False, soft_wrap=True)
+        console.print(line, highlight=False, soft_wrap=True, markup=False)
 
 
 @app.command("detect")
@@ -481,7 +481,7 @@ def detect_command(
     )
     live = LiveConfig(iface=iface, bpf=bpf, promisc=promisc) if iface is not None else None
     summary = detect(model, config, pcaps=pcap, live=live)
-    console.print(summary.line(), highlight=False, soft_wrap=True)
+    console.print(summary.line(), highlight=False, soft_wrap=True, markup=False)
 
 
 # --- compare, audit (issue 6) --------------------------------------------------------------

@@ -163,3 +163,15 @@ def test_live_engine(artifact: Path, tmp_path: Path, live_veth: str) -> None:
     assert all(a["in_iface"] == live_veth for a in alerts)
     final = records(out)[-1]["stats"]
     assert final["capture"]["kernel_drops"] == 0 and final["capture"]["kernel_packets"] == 12
+
+
+@pytest.mark.skipif(shutil.which("tcpdump") is None, reason="BPF compilation uses tcpdump")
+def test_bpf_filter_on_files(artifact: Path, tmp_path: Path) -> None:
+    pcap = flows_pcap(tmp_path / "a.pcap", n_flows=6, per_flow=3)  # sports 1000..1005
+    out = tmp_path / "eve.json"
+    config = DetectConfig(alerts=str(out), bpf="udp src portrange 1000-1002")
+    summary = detect(artifact, config, pcaps=[pcap])
+    assert summary.packets == 9 and summary.alerts == 3
+    assert records(out)[-1]["stats"]["detect"]["filtered"] == 9
+    with pytest.raises(ConfigError, match="bpf="):
+        detect(artifact, DetectConfig(alerts=str(out), bpf="udp portt 1"), pcaps=[pcap])

@@ -21,6 +21,7 @@ from pktlstm.io.batch import DecodeStats, PacketBatch
 from pktlstm.io.live import LiveCapture, LiveConfig, open_live
 from pktlstm.io.reader import CaptureReader, open_capture
 from pktlstm.runtime.alerts import EveWriter, Source
+from pktlstm.runtime.bpf import BpfFilter
 from pktlstm.runtime.detector import Detector, load_detector
 from pktlstm.runtime.flows import FlowConfig, FlowTable, flow_keys
 from pktlstm.runtime.stats import LatencyHistogram
@@ -44,6 +45,8 @@ class DetectConfig:
     replay: for files: ``asap`` (as fast as possible), ``realtime`` (recorded speed) or
         ``xN`` (N times recorded speed, e.g. ``x10``).
     alerts: ``-`` (stdout), a file (appended) or an existing Unix socket.
+    bpf: tcpdump filter expression for capture files (live capture filters in the kernel,
+        set in ``LiveConfig``); packets it rejects are counted as ``detect.filtered``.
     stats_interval_s: seconds between ``stats`` records (0: only the final one).
     backend, precision, threads: inference (see ``load_detector``).
     queue_chunks: chunks buffered between the reader thread and inference (back-pressure).
@@ -54,6 +57,7 @@ class DetectConfig:
     max_wait_ms: float = 5.0
     replay: str = "asap"
     alerts: str = "-"
+    bpf: str | None = None
     stats_interval_s: float = 10.0
     backend: str = "auto"
     precision: str = "fp32"
@@ -134,12 +138,15 @@ class _Producer(threading.Thread):
         detector: Detector,
         speed: float | None,
         out: queue.Queue[Any],
+        bpf: BpfFilter | None = None,
     ) -> None:
         super().__init__(name="pktlstm-reader", daemon=True)
         self.sources = sources
         self.detector = detector
         self.speed = speed
         self.out = out
+        self.bpf = bpf
+        self.filtered = 0
         self.stop = threading.Event()
 
     def _put(self, item: Any) -> None:
@@ -151,6 +158,11 @@ class _Producer(threading.Thread):
                 continue
 
     def _emit(self, batch: PacketBatch, arrival: NDArray[np.int64] | None) -> None:
+        if self.bpf is not None and len(batch):
+            keep = self.bpf.match(batch)
+            self.filtered += len(batch) - int(keep.sum())
+            batch = batch[keep]
+            arrival = None if arrival is None else arrival[keep]
         if len(batch) == 0:
             return
         inputs = self.detector.inputs(batch)
@@ -219,8 +231,10 @@ class Engine:
         sources: list[CaptureReader] | LiveCapture,
         writer: EveWriter,
         config: DetectConfig,
+        bpf: BpfFilter | None = None,
     ) -> None:
         self.detector = detector
+        self.bpf = bpf
         self.sources = sources
         self.writer = writer
         self.config = config
@@ -234,6 +248,7 @@ class Engine:
         self._clock_ns = 0  # newest capture timestamp seen (drives idle expiry)
         self._last_expire_ns = 0
         self.on_batch: Callable[[int], None] | None = None  # hook for benchmarks
+        self._producer: _Producer | None = None
 
     def _decode_stats(self) -> DecodeStats:
         total = DecodeStats()
@@ -253,6 +268,7 @@ class Engine:
                 "pkts": self.packets,
                 "alerts": self.writer.alerts_written,
                 "batches": self.batches,
+                "filtered": self._producer.filtered if self._producer else 0,
                 "pkts_per_s": round(period_packets / period_s, 1) if period_s > 0 else 0.0,
                 "verdict_latency_ms": self._period_latency.summary_ms(),
                 "batch_latency_ms": self._period_batch.summary_ms(),
@@ -299,7 +315,8 @@ class Engine:
     def run(self) -> DetectSummary:
         cfg = self.config
         q: queue.Queue[Any] = queue.Queue(maxsize=cfg.queue_chunks)
-        producer = _Producer(self.sources, self.detector, cfg.speed, q)
+        producer = _Producer(self.sources, self.detector, cfg.speed, q, self.bpf)
+        self._producer = producer
         pending: list[_Chunk] = []
         n_pending = 0
         wait_ns = int(cfg.max_wait_ms * 1e6)
@@ -406,6 +423,7 @@ def detect(
     if live is not None and config.replay != "asap":
         raise ConfigError(f"replay={config.replay!r}: only for capture files, not live capture")
     detector = load_detector(model, config.backend, config.precision, config.threads)
+    bpf = BpfFilter(config.bpf) if config.bpf and live is None else None
     opened: list[CaptureReader] = []
     capture: LiveCapture | None = None
     writer: EveWriter | None = None
@@ -421,7 +439,7 @@ def detect(
         writer = EveWriter(
             config.alerts, classes=detector.classes, model_id=detector.model_id, sources=names
         )
-        engine = Engine(detector, capture if capture is not None else opened, writer, config)
+        engine = Engine(detector, capture if capture is not None else opened, writer, config, bpf)
         return engine.run()
     finally:
         if writer is not None:
