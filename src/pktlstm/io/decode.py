@@ -74,6 +74,18 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
+_COLUMNS = np.arange(HEADER_BYTES, dtype=np.uint8)
+# Lookup tables indexed by link type / IP protocol.
+_SUPPORTED_TABLE = np.zeros(max(SUPPORTED_LINKTYPES) + 1, dtype=bool)
+_SUPPORTED_TABLE[list(SUPPORTED_LINKTYPES)] = True
+_PORT_TABLE = np.zeros(256, dtype=bool)
+_PORT_TABLE[list(PORT_PROTOS)] = True
+
+
+def _is_vlan(eth: NDArray[np.int64]) -> NDArray[np.bool_]:
+    return (eth == 0x8100) | (eth == 0x88A8) | (eth == 0x9100)
+
+
 def _be16(
     a: NDArray[np.uint8], col: int | NDArray[np.int64], rows: Any = None
 ) -> NDArray[np.int64]:
@@ -116,10 +128,25 @@ def flow_hash(
     ports = np.where(
         a_first, (a_port << np.uint64(16)) | b_port, (b_port << np.uint64(16)) | a_port
     )
-    h = _mix(proto ^ _GOLDEN)
+    h = proto * _GOLDEN
     for word in (lo_hi, lo_lo, hi_hi, hi_lo, ports):
-        h = _mix(h ^ word) + _GOLDEN
+        h = (h ^ word) * _MIX1  # one multiply-xorshift round per word,
+        h ^= h >> np.uint64(32)  # a full splitmix64 finaliser at the end
     return _mix(h), (~a_first).astype(np.uint8)
+
+
+def _addresses(
+    l3: NDArray[np.uint8], is4: NDArray[np.bool_], is6: NDArray[np.bool_], at4: int, at6: int
+) -> NDArray[np.uint8]:
+    """``(n, 16)`` addresses: IPv4 at byte ``at4`` as ::ffff:a.b.c.d, IPv6 at ``at6``, else 0."""
+    n = l3.shape[0]
+    v4 = np.zeros((n, 16), dtype=np.uint8)
+    v4[:, 10:12] = 0xFF
+    v4[:, 12:] = l3[:, at4 : at4 + 4]
+    if bool(is4.all()):
+        return v4
+    v6 = l3[:, at6 : at6 + 16]
+    return np.where(is4[:, None], v4, np.where(is6[:, None], v6, np.uint8(0)))
 
 
 def decode_frames(
@@ -153,30 +180,42 @@ def decode_frames(
     off = np.asarray(offsets, dtype=np.int64)
     n = off.shape[0]
     cap = np.asarray(caplens, dtype=np.int64)
-    lt = np.broadcast_to(np.asarray(linktypes, dtype=np.int64), (n,))
+    lt_in = np.asarray(linktypes, dtype=np.int64)
+    lt = np.broadcast_to(lt_in, (n,))
     skipped: Counter[str] = Counter()
     if n == 0:
         return PacketBatch.empty(), skipped
     buf = np.asarray(buf, dtype=np.uint8)
     if buf.ndim != 1:
         raise ValueError(f"buf must be 1-D uint8, got shape {buf.shape}")
-    need = int((off + np.minimum(cap, 0x7FFFFFFF)).max()) + FRAME_PAD
-    if need > buf.shape[0]:
-        padded = np.zeros(need, dtype=np.uint8)
-        padded[: buf.shape[0]] = buf
-        buf = padded
+    if int(off.min()) < L3_OFFSET or int(off.max()) + FRAME_PAD > buf.shape[0]:
+        # Room before the first frame (windows start 14 bytes before a network header)
+        # and after the last one; copies the buffer once.
+        padded = np.zeros(L3_OFFSET + max(buf.shape[0], int(off.max())) + FRAME_PAD, np.uint8)
+        padded[L3_OFFSET : L3_OFFSET + buf.shape[0]] = buf
+        buf, off = padded, off + L3_OFFSET
     rows = np.arange(n)
+    window = sliding_window_view(buf, HEADER_BYTES)
 
-    # Link layer: network offset and ethertype per frame.
-    head = sliding_window_view(buf, _LINK_WINDOW)[off]  # (n, 40)
-    net = np.zeros(n, dtype=np.int64)
-    eth = np.zeros(n, dtype=np.int64)
-    is_eth = lt == LINKTYPE_ETHERNET
-    known = np.isin(lt, list(SUPPORTED_LINKTYPES))
-    if is_eth.all():
-        net[:] = 14
+    # The first HEADER_BYTES of each frame: already the normalised window for untagged
+    # Ethernet, and the link header to parse for everything else.
+    header = window[off]  # (n, 128)
+    head = header[:, :_LINK_WINDOW]  # view
+    if lt_in.ndim == 0:
+        uniform = int(lt_in)
+        known = np.full(n, uniform in SUPPORTED_LINKTYPES)
+        is_eth = np.full(n, uniform == LINKTYPE_ETHERNET)
+    else:
+        uniform = -1
+        known = _SUPPORTED_TABLE[np.clip(lt, 0, _SUPPORTED_TABLE.shape[0] - 1)] & (lt >= 0)
+        is_eth = lt == LINKTYPE_ETHERNET
+    eth_only = uniform == LINKTYPE_ETHERNET or bool(is_eth.all())
+    if eth_only:
+        net = np.full(n, 14, dtype=np.int64)
         eth = _be16(head, 12)
     else:
+        net = np.zeros(n, dtype=np.int64)
+        eth = np.zeros(n, dtype=np.int64)
         net[is_eth] = 14
         eth[is_eth] = _be16(head, 12)[is_eth]
         sll = lt == LINKTYPE_LINUX_SLL
@@ -203,23 +242,24 @@ def decode_frames(
             eth[raw] = raw_eth[raw]
     # VLAN / QinQ tags: step over each, the inner ethertype follows the tag.
     for _ in range(MAX_VLAN_TAGS):
-        tagged = np.isin(eth, ETH_VLAN_TAGS) & (net + 4 <= cap)
+        tagged = _is_vlan(eth) & (net + 4 <= cap)
         if not tagged.any():
             break
         eth[tagged] = _be16(head, net[tagged] + 2, rows[tagged])
         net[tagged] += 4
-    bad_link = known & ((cap < net) | np.isin(eth, ETH_VLAN_TAGS) & (cap < net + 4))
+    bad_link = known & ((cap < net) | _is_vlan(eth) & (cap < net + 4))
 
-    # Network layer: gather the normalised window.
-    avail = cap - net  # captured bytes from the network header on
-    header = np.empty((n, HEADER_BYTES), dtype=np.uint8)
-    l3 = header[:, L3_OFFSET:]
-    l3[:] = sliding_window_view(buf, _L3_WINDOW)[off + np.clip(net, 0, _LINK_WINDOW)]
-    header[:, :12] = head[:, :12]
-    if not is_eth.all():
-        header[~is_eth, :12] = 0
+    # Normalised window: frames whose network header is not at 14 are gathered again
+    # from 14 bytes before it; their MACs become the frame's own (Ethernet) or zero.
+    moved = np.flatnonzero(net != L3_OFFSET)
+    if moved.shape[0]:
+        macs = np.where(is_eth[moved, None], header[moved, :12], 0).astype(np.uint8)
+        header[moved] = window[off[moved] + net[moved] - L3_OFFSET]
+        header[moved, :12] = macs
     header[:, 12] = eth >> 8
     header[:, 13] = eth & 0xFF
+    l3 = header[:, L3_OFFSET:]
+    avail = cap - net  # captured bytes from the network header on
 
     is4 = eth == ETH_IPV4
     is6 = eth == ETH_IPV6
@@ -229,9 +269,9 @@ def decode_frames(
     ip_end = np.where(is4, _be16(l3, 2), np.where(is6, _be16(l3, 4) + 40, avail))
     ip_end = np.where(ip_end < np.where(is4, ihl * 4, 40), avail, ip_end)  # jumbo / bogus
     limit = np.clip(np.minimum(avail, ip_end), 0, _L3_WINDOW)  # valid bytes of l3
-    short = limit < _L3_WINDOW
-    if short.any():
-        l3[short] *= np.arange(_L3_WINDOW) < limit[short, None]
+    if int(limit.min()) < _L3_WINDOW:
+        keep = (limit + L3_OFFSET).astype(np.uint8)[:, None] > _COLUMNS  # (n, 128)
+        np.multiply(header, keep, out=header)
     bad_ip = (is4 & ((version != 4) | (ihl < 5))) | (is6 & (version != 6))
     short_ip = (is4 & (avail < 20)) | (is6 & (avail < 40))
 
@@ -247,14 +287,8 @@ def decode_frames(
         skipped["decoder.bad_header"] = n_bad
 
     # Addresses (IPv4 as IPv4-mapped IPv6) and protocol.
-    src = np.zeros((n, 16), dtype=np.uint8)
-    dst = np.zeros((n, 16), dtype=np.uint8)
-    src[is4, 10:12] = 0xFF
-    dst[is4, 10:12] = 0xFF
-    src[is4, 12:] = l3[is4, 12:16]
-    dst[is4, 12:] = l3[is4, 16:20]
-    src[is6] = l3[is6, 8:24]
-    dst[is6] = l3[is6, 24:40]
+    src = _addresses(l3, is4, is6, 12, 8)
+    dst = _addresses(l3, is4, is6, 16, 24)
     proto = np.where(is4, l3[:, 9], np.where(is6, l3[:, 6], 0)).astype(np.int64)
     frag4 = (_be16(l3, 6) & 0x1FFF) != 0
     l4 = np.where(is4 & ~frag4, ihl * 4, -1)  # relative to l3
@@ -263,7 +297,7 @@ def decode_frames(
     has_l4 = (l4 >= 0) & (l4 < limit)
     l4 = np.where(has_l4, l4, -1)
     l4p = np.clip(l4, 0, _L3_WINDOW - 4)
-    has_ports = has_l4 & (l4 + 4 <= limit) & np.isin(proto, PORT_PROTOS)
+    has_ports = has_l4 & (l4 + 4 <= limit) & _PORT_TABLE[proto]
     sport = np.where(has_ports, _be16(l3, l4p, rows), 0)
     dport = np.where(has_ports, _be16(l3, l4p + 2, rows), 0)
     has_flags = has_l4 & (l4 + 14 <= limit) & (proto == PROTO_TCP)
