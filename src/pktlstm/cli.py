@@ -486,6 +486,81 @@ def detect_command(
 
 # --- compare, audit (issue 6) --------------------------------------------------------------
 
+
+@app.command("compare")
+def compare_command(
+    model: Annotated[Path, typer.Argument(help="model artifact folder (from `pktlstm train`)")],
+    dataset: Annotated[Path, typer.Argument(help="the dataset the model was trained on")],
+    out: Annotated[Path, typer.Option(help="folder for metrics.json, summary.md, delay_cdf.png")],
+    eval_dataset: Annotated[
+        Path | None, typer.Option(help="judge the flows of another dataset (unseen sources)")
+    ] = None,
+    split: Annotated[str, typer.Option(help="flows judged: test | validation | all")] = "test",
+    k: Annotated[str, typer.Option(help="packet verdicts from the first k packets: 1,3,10")] = (
+        "1,3,10"
+    ),
+    packet_threshold: Annotated[
+        str, typer.Option(help="flows (best flow F1 on validation, per k) | artifact")
+    ] = "flows",
+    idle_timeout: Annotated[float, typer.Option(help="flow record idle timeout, s")] = 120.0,
+    active_timeout: Annotated[float, typer.Option(help="flow record active timeout, s")] = 1800.0,
+    seed: Annotated[int, typer.Option(help="seed of the baseline classifier")] = 0,
+) -> None:
+    """Packet model (first k packets) vs a flow-feature baseline on the same flows: metrics,
+    detection delay (CDF plot), per-capture alert rates."""
+    from pktlstm.baseline import FlowConfig
+    from pktlstm.compare import CompareConfig, capture_rows, compare, summary_rows, write_comparison
+
+    try:
+        ks = tuple(int(x) for x in k.split(",") if x.strip())
+    except ValueError as exc:
+        raise ConfigError(f"--k {k!r}: comma-separated integers like 1,3,10") from exc
+    flow = FlowConfig(idle_timeout_s=idle_timeout, active_timeout_s=active_timeout, seed=seed)
+    config = CompareConfig(ks=ks, split=split, flow=flow, packet_threshold=packet_threshold)
+    result = compare(model, dataset, config, eval_dataset=eval_dataset)
+    write_comparison(result, out)
+    _print_grid(summary_rows(result), f"{split} flows: packet model vs flow baseline")
+    _print_grid(capture_rows(result), "per capture: alert % (malicious flows) / false alarm %")
+    console.print(f"written to [bold]{out}[/] (summary.md, metrics.json, delay_cdf.png)")
+
+
+@app.command("audit")
+def audit_command(
+    model: Annotated[Path, typer.Argument(help="model artifact folder (from `pktlstm train`)")],
+    dataset: Annotated[Path, typer.Argument(help="dataset folder built like the model's")],
+    out: Annotated[Path, typer.Option(help="folder for audit.json, summary.md, importance.png")],
+    split: Annotated[str, typer.Option(help="test | validation | train")] = "test",
+    metric: Annotated[str, typer.Option(help="pr_auc | roc_auc | f1 | accuracy")] = "pr_auc",
+    single_field: Annotated[
+        bool, typer.Option(help="also train a model on each field alone (trees)")
+    ] = False,
+    max_packets: Annotated[int, typer.Option(help="score a seeded sample of N packets")] = 50_000,
+) -> None:
+    """Shortcut audit: the metric drop when each header field is masked at test time."""
+    from pktlstm.audit import AuditConfig, audit, audit_rows, write_audit
+
+    config = AuditConfig(
+        split=split, metric=metric, single_field=single_field, max_packets=max_packets
+    )
+    result = audit(model, dataset, config)
+    write_audit(result, out)
+    _print_grid(audit_rows(result), f"{split} split: {metric} with each field masked")
+    for warning in result.warnings:
+        console.print(f"[bold yellow]warning:[/] {warning}", highlight=False)
+    console.print(f"written to [bold]{out}[/] (summary.md, audit.json, importance.png)")
+
+
+def _print_grid(rows: list[list[str]], title: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for i, name in enumerate(rows[0]):
+        table.add_column(name, justify="left" if i == 0 else "right")
+    for row in rows[1:]:
+        table.add_row(*row)
+    Console().print(table)
+
+
 # --- lab (issue 7) -------------------------------------------------------------------------
 
 lab_app = typer.Typer(
