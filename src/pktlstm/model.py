@@ -302,8 +302,9 @@ class ModelArtifact:
         try:
             state = torch.load(weights, map_location="cpu", weights_only=True)
             model.load_state_dict(state)
-        except (OSError, RuntimeError, KeyError) as exc:
-            raise ArtifactError(f"{weights}: cannot load model weights: {exc}") from exc
+        except Exception as exc:  # torch raises many kinds (pickle, runtime, key, EOF)
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ArtifactError(f"{weights}: cannot load model weights: {first}") from exc
         model.eval()
         return model
 
