@@ -98,7 +98,7 @@ class CaptureConfig:
     """
 
     chunk_packets: int = 65536
-    read_bytes: int = 4 << 20
+    read_bytes: int = 2 << 20
     max_caplen: int = 262144
     max_block_bytes: int = 16 << 20
 
