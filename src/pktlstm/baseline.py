@@ -40,7 +40,8 @@ TCP_FLAGS = {"fin": 0x01, "syn": 0x02, "rst": 0x04, "psh": 0x08, "ack": 0x10, "u
 
 # Per-record features (CICFlowMeter family). "fwd" is the direction of the record's first
 # packet, "bwd" the other; sizes are frame lengths on the wire (bytes), times seconds.
-# Undefined values (no backward packet, one packet only) are NaN: the trees handle them.
+# Undefined values (no backward packet, one packet only) are NaN in ``FlowRecords.features``;
+# the classifier sees them as -1 (sklearn's binning fails on a column that is all NaN).
 FEATURES: tuple[str, ...] = (
     "protocol",  # IP protocol number (0 when not IP)
     "dst_port",  # destination port of the first packet (0 without ports)
@@ -389,7 +390,7 @@ class FlowBaseline:
             )
         self.model_ = HistGradientBoostingClassifier(
             max_iter=cfg.max_iter, learning_rate=cfg.learning_rate, random_state=cfg.seed
-        ).fit(train.features, y)
+        ).fit(_model_input(train.features), y)
         self.train_records_ = len(train)
         val = records.select(records.split == SPLIT_CODES["validation"])
         if len(val):
@@ -405,7 +406,13 @@ class FlowBaseline:
         """``P(malicious)`` of every record (m,); higher means more malicious."""
         if len(records) == 0:
             return np.zeros(0)
-        return np.asarray(self.model_.predict_proba(records.features)[:, 1], dtype=np.float64)
+        proba = self.model_.predict_proba(_model_input(records.features))
+        return np.asarray(proba[:, 1], dtype=np.float64)
+
+
+def _model_input(features: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Features as the classifier reads them: NaN (undefined) -> -1, every value is >= 0."""
+    return np.nan_to_num(features, nan=-1.0, posinf=-1.0, neginf=-1.0)
 
 
 def _flow_truth(records: FlowRecords, keys: NDArray[np.uint64]) -> NDArray[np.bool_]:
