@@ -121,7 +121,7 @@ class _Chunk:
     """Packets handed from the reader thread to inference."""
 
     batch: PacketBatch
-    inputs: NDArray[np.int32]  # (n, T') model inputs
+    inputs: NDArray[np.int32] | None  # (n, T') model inputs; None: tokenized at the flush
     arrival_ns: NDArray[np.int64]  # (n,) wall-clock time each packet arrived (time.time_ns)
 
 
@@ -165,10 +165,11 @@ class _Producer(threading.Thread):
             arrival = None if arrival is None else arrival[keep]
         if len(batch) == 0:
             return
-        inputs = self.detector.inputs(batch)
-        if arrival is None:
-            arrival = np.full(len(batch), time.time_ns(), np.int64)
-        self._put(_Chunk(batch, inputs, arrival))
+        if arrival is None:  # asap: big chunks, tokenized here, in parallel with inference
+            inputs = self.detector.inputs(batch)
+            self._put(_Chunk(batch, inputs, np.full(len(batch), time.time_ns(), np.int64)))
+        else:  # paced or live: small chunks, tokenized per micro-batch (counted in latency)
+            self._put(_Chunk(batch, None, arrival))
 
     def run(self) -> None:
         try:
@@ -285,15 +286,14 @@ class Engine:
 
     def _process(self, chunks: list[_Chunk]) -> None:
         start = time.time_ns()
-        batch = (
-            PacketBatch.concat([c.batch for c in chunks]) if len(chunks) > 1 else chunks[0].batch
-        )
-        inputs = np.concatenate([c.inputs for c in chunks]) if len(chunks) > 1 else chunks[0].inputs
-        arrival = (
-            np.concatenate([c.arrival_ns for c in chunks])
-            if len(chunks) > 1
-            else chunks[0].arrival_ns
-        )
+        one = len(chunks) == 1
+        batch = chunks[0].batch if one else PacketBatch.concat([c.batch for c in chunks])
+        arrival = chunks[0].arrival_ns if one else np.concatenate([c.arrival_ns for c in chunks])
+        parts = [c.inputs for c in chunks if c.inputs is not None]
+        if len(parts) < len(chunks):
+            inputs = self.detector.inputs(batch)
+        else:
+            inputs = parts[0] if one else np.concatenate(parts)
         score, klass = self.detector.score_inputs(inputs)
         verdicts = self.table.update(batch, score, klass, flow_keys(batch))
         self.writer.alerts(verdicts)
@@ -359,7 +359,7 @@ class Engine:
                         room = c - n_pending
                         part = _Chunk(
                             b.batch[start : start + room],
-                            b.inputs[start : start + room],
+                            None if b.inputs is None else b.inputs[start : start + room],
                             b.arrival_ns[start : start + room],
                         ) if start or room < len(b.batch) else b  # fmt: skip
                         pending.append(part)
