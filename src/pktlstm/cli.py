@@ -103,11 +103,11 @@ def inspect_command(
         for path in files:
             size = path.stat().st_size if path.is_file() else 0
             task = progress.add_task(path.name, total=size, visible=size > 32 << 20)
-            summaries.append(
-                summarize_capture(
-                    path, progress=lambda done, t=task: progress.update(t, completed=done)
-                )
-            )
+
+            def advance(done: int, task: Any = task) -> None:
+                progress.update(task, completed=done)
+
+            summaries.append(summarize_capture(path, progress=advance))
             progress.remove_task(task)
     out = Console()
     if json_out:
