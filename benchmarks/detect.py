@@ -117,11 +117,8 @@ def make_model(folder: Path, preset_name: str, sample: Path) -> Path:
 
 
 def run_once(args: dict) -> dict:
-    """One detection run in this process; returns the summary plus peak RSS (MiB)."""
-    from pktlstm.io.reader import open_capture
-    from pktlstm.runtime.alerts import EveWriter, Source
-    from pktlstm.runtime.detector import load_detector
-    from pktlstm.runtime.engine import DetectConfig, Engine
+    """One ``detect()`` run in this process; returns the summary plus peak RSS (MiB)."""
+    from pktlstm.runtime.engine import DetectConfig, Engine, detect
     from pktlstm.runtime.flows import FlowConfig
 
     config = DetectConfig(
@@ -133,23 +130,16 @@ def run_once(args: dict) -> dict:
         backend=args["backend"],
         flows=FlowConfig(max_flows=args.get("max_flows", 500_000)),
     )
-    det = load_detector(args["model"], config.backend)
     rss: list[tuple[int, float]] = []
     page = os.sysconf("SC_PAGE_SIZE")
-    with (
-        EveWriter(config.alerts, classes=det.classes, model_id="bench", sources=[Source("b")]) as w,
-        open_capture(args["pcap"]) as reader,
-    ):
-        engine = Engine(det, [reader], w, config)
-        every = args.get("rss_every", 0)
+    every = args.get("rss_every", 0)
 
-        def sample(_: int) -> None:
-            if every and engine.packets // every != (engine.packets - _) // every:
-                with open("/proc/self/statm") as f:
-                    rss.append((engine.packets, int(f.read().split()[1]) * page / 2**20))
+    def sample(engine: Engine, n: int) -> None:
+        if every and engine.packets // every != (engine.packets - n) // every:
+            with open("/proc/self/statm") as f:
+                rss.append((engine.packets, int(f.read().split()[1]) * page / 2**20))
 
-        engine.on_batch = sample
-        s = engine.run()
+    s = detect(args["model"], config, pcaps=[Path(args["pcap"])], on_batch=sample)
     return {
         "packets": s.packets,
         "alerts": s.alerts,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import queue
 import re
@@ -19,7 +20,7 @@ from numpy.typing import NDArray
 from pktlstm.errors import ConfigError
 from pktlstm.io.batch import DecodeStats, PacketBatch
 from pktlstm.io.live import LiveCapture, LiveConfig, open_live
-from pktlstm.io.reader import CaptureReader, open_capture
+from pktlstm.io.reader import CaptureConfig, CaptureReader, open_capture
 from pktlstm.runtime.alerts import EveWriter, Source
 from pktlstm.runtime.bpf import BpfFilter
 from pktlstm.runtime.detector import Detector, load_detector
@@ -199,7 +200,7 @@ class _Producer(threading.Thread):
         t0_wall: int | None = None
         ts0 = 0
         last_due = 0
-        for batch in reader:
+        for batch in self._read_ahead(reader):
             if len(batch) == 0:
                 continue
             if t0_wall is None:
@@ -216,6 +217,38 @@ class _Producer(threading.Thread):
                     pos = end
                 else:
                     time.sleep(max((int(due[pos]) - now) / 1e9, _REPLAY_TICK_S))
+
+    def _read_ahead(self, reader: CaptureReader) -> Iterator[PacketBatch]:
+        """The reader's chunks, decoded one chunk ahead in a helper thread, so that replay
+        never stalls on decoding a chunk whose first packets are already due."""
+        ahead: queue.Queue[Any] = queue.Queue(maxsize=2)
+
+        def fill() -> None:
+            try:
+                for batch in reader:
+                    while not self.stop.is_set():
+                        try:
+                            ahead.put(batch, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if self.stop.is_set():
+                        return
+                ahead.put(_END_OF_SOURCE)
+            except BaseException as exc:  # re-raised in the producer thread
+                ahead.put(exc)
+
+        threading.Thread(target=fill, name="pktlstm-read-ahead", daemon=True).start()
+        while not self.stop.is_set():
+            try:
+                item = ahead.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if isinstance(item, BaseException):
+                raise item
+            if isinstance(item, str):
+                return
+            yield item
 
 
 class Engine:
@@ -367,7 +400,9 @@ class Engine:
                         start += len(part.batch)
                         if n_pending >= c:
                             flush()
-                if pending and time.time_ns() >= int(pending[0].arrival_ns[0]) + wait_ns:
+                # overdue: flush, but first drain what is queued (bigger batches catch up)
+                overdue = pending and time.time_ns() >= int(pending[0].arrival_ns[0]) + wait_ns
+                if overdue and q.empty():
                     flush()
                 now = time.monotonic()
                 if now >= next_stats:
@@ -411,12 +446,14 @@ def detect(
     config: DetectConfig,
     pcaps: list[Path] | None = None,
     live: LiveConfig | None = None,
+    on_batch: Callable[[Engine, int], None] | None = None,
 ) -> DetectSummary:
     """Detect on capture files (in order) or a live interface; alerts go to ``config.alerts``.
 
     Every input is checked before the first packet is read: the artifact (version, files),
     each capture file or the interface and BPF filter, and the alert destination; each
     problem raises one PktlstmError. Ctrl-C ends the run with a final summary.
+    ``on_batch(engine, n)`` is called after each micro-batch (benchmarks sample memory there).
     """
     if bool(pcaps) == (live is not None):
         raise ConfigError("give capture files or a live interface (not both, not neither)")
@@ -433,13 +470,17 @@ def detect(
             names = [Source(live.iface, live=True)]
         else:
             assert pcaps is not None
+            # replay releases packets chunk by chunk: smaller chunks keep read-ahead short
+            read = CaptureConfig(chunk_packets=65536 if config.speed is None else 8192)
             for i, path in enumerate(pcaps):
-                opened.append(open_capture(path, capture_id=i))
+                opened.append(open_capture(path, read, capture_id=i))
             names = [Source(str(p)) for p in pcaps]
         writer = EveWriter(
             config.alerts, classes=detector.classes, model_id=detector.model_id, sources=names
         )
         engine = Engine(detector, capture if capture is not None else opened, writer, config, bpf)
+        if on_batch is not None:
+            engine.on_batch = functools.partial(on_batch, engine)
         return engine.run()
     finally:
         if writer is not None:
