@@ -189,7 +189,7 @@ def evaluate(
         if c > 0:
             pair = rows | (label == 0)
             entry["roc_auc_vs_benign"], entry["pr_auc_vs_benign"] = _auc(rows[pair], score[pair])
-        if multi and name in model_classes:
+        if multi and name in model_classes and rows.any():
             j = model_classes.index(name)
             m = binary_metrics(rows, pred == j)
             entry.update({k: m[k] for k in ("precision", "recall", "f1", "fpr", "fnr")})

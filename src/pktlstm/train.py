@@ -16,7 +16,7 @@ import math
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -270,8 +270,12 @@ def train(
     resume: bool = False,
     on_epoch: Callable[[EpochLog], None] | None = None,
     on_batch: Callable[[int, int, int, float], None] | None = None,
+    model_overrides: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train ``config.preset`` on ``dataset`` and write the artifact folder ``out``.
+
+    ``model_overrides``: ModelConfig fields replacing the preset's (e.g. ``{"hidden": (64,)}``;
+    ``{"positions": None}`` reads every word); used by benchmarks/models.py to compare variants.
 
     ``on_batch(epoch, batch, n_batches, mean_loss_so_far)`` and ``on_epoch(log)`` report
     progress (1-based epochs). Raises ``TrainingInterrupted`` on Ctrl-C after saving the
@@ -307,6 +311,8 @@ def train(
     seq_len = int(tr_words.shape[1])
     positions = varying_positions(tr_words) if config.preset == "fast" else None
     model_config = preset(config.preset, len(vocab), len(classes), seq_len, positions)
+    if model_overrides:
+        model_config = replace(model_config, **model_overrides)
 
     torch.set_num_threads(config.threads or os.cpu_count() or 1)
     device = _device(config.device)
@@ -335,6 +341,7 @@ def train(
         "bad_epochs": 0,
     }
     comparable = {k: v for k, v in asdict(config).items() if k not in ("epochs", "patience")}
+    comparable["model"] = model_config.to_dict()
     if resume:
         if not ckpt_path.is_file():
             raise ArtifactError(f"{ckpt_path}: no checkpoint to resume from")
@@ -439,7 +446,12 @@ def train(
         "train_seconds": round(seconds, 2),
         "history": state["history"],
     }
-    train_record = {**asdict(config), "dataset": str(ds.path), "device": device}
+    train_record = {
+        **asdict(config),
+        "dataset": str(ds.path),
+        "device": device,
+        "model_overrides": {k: str(v) for k, v in (model_overrides or {}).items()},
+    }
     save_artifact(
         out,
         model,
