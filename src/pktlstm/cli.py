@@ -279,6 +279,7 @@ def train_command(
         f"{result.threshold:.4f} (validation F1 {100 * v['f1']:.2f}%, FPR {100 * v['fpr']:.2f}%); "
         f"{result.seconds:.0f} s\nmodel written to [bold]{result.artifact}[/]",
         highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -343,7 +344,7 @@ def eval_command(
     evaluation = evaluate(model, dataset, EvalConfig(split=split, max_k=max_k, threshold=threshold))
     write_report(evaluation, out)
     _print_rows(summary_table(evaluation), f"{split} split")
-    console.print(f"report written to [bold]{out / 'report.html'}[/]")
+    console.print(f"report written to [bold]{out / 'report.html'}[/]", soft_wrap=True)
 
 
 @app.command("demo")
@@ -365,7 +366,8 @@ def demo_command(
         )  # fmt: skip
     _print_rows(result.rows, "demo: fast preset, test split (flows never seen in training)")
     console.print(
-        f"done in {result.seconds:.0f} s; report: [bold]{result.report / 'report.html'}[/]"
+        f"done in {result.seconds:.0f} s; report: [bold]{result.report / 'report.html'}[/]",
+        soft_wrap=True,
     )
 
 
@@ -619,7 +621,8 @@ def main() -> None:
     try:
         app()
     except PktlstmError as exc:
-        console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        console.print("error:", str(exc), style="bold red", markup=False, emoji=False,
+                      highlight=False, soft_wrap=True)  # fmt: skip
         sys.exit(2)
     except KeyboardInterrupt:
         console.print("interrupted")
