@@ -8,7 +8,7 @@ import numpy as np
 from pktlstm.tokens import TokenizerConfig, tokenize, word_names
 from pktlstm.tokens.fields import N_FIELD_WORDS
 
-from .conftest import batch_of
+from .conftest import batch_of, tcp_v4
 
 NONE = TokenizerConfig(policy="none")
 
@@ -75,3 +75,29 @@ def test_byte_words_are_first_54_bytes(frames):
     words = tokenize(batch_of([frames["tcp4"]]), TokenizerConfig(words="bytes", policy="none"))
     assert words.shape == (1, 54)
     assert bytes(words[0].astype(np.uint8)) == frames["tcp4"][:54]
+
+
+def test_random_headers_never_crash_and_stay_in_shape():
+    """Any header bytes and offsets (even impossible ones) give 33 words, no exception."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from pktlstm.io.batch import HEADER_BYTES
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        st.binary(min_size=HEADER_BYTES, max_size=HEADER_BYTES),
+        st.sampled_from([0, 4, 6]),
+        st.integers(0, 255),
+        st.integers(-1, 200),
+        st.sampled_from(["none", "ids", "strict"]),
+        st.sampled_from(["fields", "bytes"]),
+    )
+    def check(raw, version, proto, l4, policy, words):
+        b = batch_of([tcp_v4()])
+        b.header[0] = np.frombuffer(raw, dtype=np.uint8)
+        b.ip_version[0], b.proto[0], b.l4_off[0] = version, proto, l4
+        out = tokenize(b, TokenizerConfig(words=words, policy=policy))
+        assert out.shape == (1, 33 if words == "fields" else 54)
+
+    check()

@@ -12,7 +12,7 @@ from pktlstm.errors import ConfigError
 from pktlstm.io.batch import PacketBatch
 from pktlstm.tokens.bytes import N_BYTE_WORDS, byte_words
 from pktlstm.tokens.fields import N_FIELD_WORDS, field_words, word_names
-from pktlstm.tokens.masking import FIELDS, POLICIES, apply_mask, masked_fields
+from pktlstm.tokens.masking import FIELDS, POLICIES, masked_fields
 from pktlstm.tokens.vocab import PAD, UNK, Vocabulary
 
 __all__ = [
@@ -92,11 +92,9 @@ def tokenize(batch: PacketBatch, config: TokenizerConfig | None = None) -> NDArr
     The same function serves training and detection, so a model sees identical words in both.
     """
     config = config or TokenizerConfig()
-    names = config.masked
-    header = apply_mask(batch, names) if names else batch.header
     if config.words == "bytes":
-        return byte_words(header)
-    return field_words(batch, header)
+        return byte_words(batch, config.masked)
+    return field_words(batch, config.masked)
 
 
 def describe_words(

@@ -24,10 +24,14 @@ a fixed 33 words per packet and let one model read every packet:
 
 from __future__ import annotations
 
+from typing import Any
+
+import numba
 import numpy as np
 from numpy.typing import NDArray
 
 from pktlstm.io.batch import PacketBatch
+from pktlstm.tokens.layout import L4_KINDS, packet_layout, word_mask_table
 
 N_FIELD_WORDS = 33
 
@@ -49,121 +53,109 @@ ICMP_NAMES = ["icmp.type", "icmp.code", "icmp.checksum", "icmp.rest0", "icmp.res
 GRE_NAMES = ["gre.flags", "gre.proto"] + ["pad"] * 10
 
 
+def layout_word_names(net: int, l4: int) -> list[str]:
+    """Names of the 33 words of a layout (net: 0 other, 1 IPv4, 2 IPv6; l4 as in layout.py)."""
+    net_names = [["pad"] * 14, IPV4_NAMES, IPV6_NAMES][net]
+    l4_names = [["pad"] * 12, TCP_NAMES, UDP_NAMES, ICMP_NAMES, GRE_NAMES][l4] if net else []
+    return ETH_NAMES + net_names + (l4_names or ["pad"] * 12)
+
+
 def word_names(ip_version: int, proto: int, has_l4: bool = True) -> list[str]:
     """Names of the 33 words of a packet with this IP version and transport protocol."""
-    net = IPV4_NAMES if ip_version == 4 else IPV6_NAMES if ip_version == 6 else ["pad"] * 14
-    l4: list[str] = ["pad"] * 12
-    if ip_version and has_l4:
-        l4 = {6: TCP_NAMES, 17: UDP_NAMES, 1: ICMP_NAMES, 58: ICMP_NAMES, 47: GRE_NAMES}.get(
-            proto, l4
-        )
-    return ETH_NAMES + net + l4
+    layout = packet_layout(ip_version, proto, 0 if has_l4 else -1)
+    return layout_word_names(layout // len(L4_KINDS), layout % len(L4_KINDS))
 
 
-def _be16(header: NDArray[np.uint8], col: int | NDArray[np.int64]) -> NDArray[np.uint16]:
-    """Big-endian 16-bit values at column ``col`` (scalar or per-row) of ``header``."""
-    if isinstance(col, int):
-        hi, lo = header[:, col], header[:, col + 1]
-    else:
-        rows = np.arange(header.shape[0])
-        hi, lo = header[rows, col], header[rows, col + 1]
-    return ((hi.astype(np.uint16) << 8) | lo).astype(np.uint16)
+def field_words(batch: PacketBatch, masked: list[str] | None = None) -> NDArray[np.uint16]:
+    """Field words (n, 33) uint16 of ``batch``, the words of ``masked`` fields zeroed."""
+    table = word_mask_table(masked or [], layout_word_names)
+    out = np.empty((len(batch), N_FIELD_WORDS), dtype=np.uint16)
+    _field_words_kernel(batch.header, batch.ip_version, batch.proto, batch.l4_off, table, out)
+    return out
 
 
-def field_words(batch: PacketBatch, header: NDArray[np.uint8]) -> NDArray[np.uint16]:
-    """Field words (n, 33) uint16 of ``batch``, read from ``header`` (the batch's, maybe masked)."""
-    n = len(batch)
-    words = np.zeros((n, N_FIELD_WORDS), dtype=np.uint16)
-    if n == 0:
-        return words
-    h = header
-    # Ethernet: bytes 0..13 as 7 big-endian words.
-    words[:, 0:7] = (h[:, 0:14:2].astype(np.uint16) << 8) | h[:, 1:14:2]
+@numba.njit(cache=True, inline="always")
+def _be16(h: NDArray[np.uint8], i: Any, j: Any) -> Any:
+    return (np.uint16(h[i, j]) << 8) | np.uint16(h[i, j + 1])
 
-    v4 = batch.ip_version == 4
-    v6 = batch.ip_version == 6
-    b14 = h[:, 14].astype(np.uint16)
-    b15 = h[:, 15].astype(np.uint16)
-    ip = np.zeros((n, 14), dtype=np.uint16)
-    # IPv4
-    ip4 = np.stack(
-        [
-            b14 >> 4,
-            b14 & 0x0F,
-            b15,
-            _be16(h, 16),
-            _be16(h, 18),
-            h[:, 20].astype(np.uint16) >> 5,
-            _be16(h, 20) & 0x1FFF,
-            h[:, 22].astype(np.uint16),
-            h[:, 23].astype(np.uint16),
-            _be16(h, 24),
-            _be16(h, 26),
-            _be16(h, 28),
-            _be16(h, 30),
-            _be16(h, 32),
-        ],
-        axis=1,
-    )
-    ip[v4] = ip4[v4]
-    if v6.any():
-        r = np.flatnonzero(v6)
-        g = h[r]
-        l4 = batch.l4_off[r].astype(np.int64)
-        hlen = np.where(l4 >= 0, (l4 - 14) // 4, 10).astype(np.uint16)
-        src = g[:, 22:38].reshape(-1, 4, 4)
-        dst = g[:, 38:54].reshape(-1, 4, 4)
-        src_fold = np.bitwise_xor.reduce(src, axis=1).astype(np.uint16)  # (m, 4) bytes
-        dst_fold = np.bitwise_xor.reduce(dst, axis=1).astype(np.uint16)
-        g14 = g[:, 14].astype(np.uint16)
-        g15 = g[:, 15].astype(np.uint16)
-        plen = (g[:, 18].astype(np.uint16) << 8) | g[:, 19]
-        ip[r] = np.stack(
-            [
-                g14 >> 4,
-                hlen,
-                ((g14 & 0x0F) << 4) | (g15 >> 4),
-                (plen.astype(np.uint32) + 40).clip(max=0xFFFF).astype(np.uint16),
-                (g[:, 16].astype(np.uint16) << 8) | g[:, 17],
-                g15 & 0x0F,
-                np.zeros(len(r), dtype=np.uint16),
-                g[:, 21].astype(np.uint16),
-                batch.proto[r].astype(np.uint16),
-                np.zeros(len(r), dtype=np.uint16),
-                (src_fold[:, 0] << 8) | src_fold[:, 1],
-                (src_fold[:, 2] << 8) | src_fold[:, 3],
-                (dst_fold[:, 0] << 8) | dst_fold[:, 1],
-                (dst_fold[:, 2] << 8) | dst_fold[:, 3],
-            ],
-            axis=1,
-        )
-    words[:, 7:21] = ip
 
-    # Transport: gather the 20-byte transport header window of every packet that has one.
-    has_l4 = (batch.l4_off >= 0) & (batch.ip_version > 0)
-    if has_l4.any():
-        r = np.flatnonzero(has_l4)
-        cols = batch.l4_off[r].astype(np.int64)[:, None] + np.arange(20)
-        t = h[r[:, None], np.minimum(cols, h.shape[1] - 1)].astype(np.uint16)  # (m, 20)
-        t[cols >= h.shape[1]] = 0
-        be = (t[:, 0:20:2] << 8) | t[:, 1:20:2]  # (m, 10) big-endian words at even offsets
-        proto = batch.proto[r]
-        l4 = np.zeros((len(r), 12), dtype=np.uint16)
-        tcp = proto == 6
-        l4[tcp] = np.stack(
-            [
-                be[:, 0], be[:, 1], be[:, 2], be[:, 3], be[:, 4], be[:, 5],
-                t[:, 12] >> 4, t[:, 12] & 0x0F, t[:, 13], be[:, 7], be[:, 8], be[:, 9],
-            ],
-            axis=1,
-        )[tcp]  # fmt: skip
-        udp = proto == 17
-        l4[udp, 0:4] = be[udp, 0:4]
-        icmp = (proto == 1) | (proto == 58)
-        l4[icmp, 0] = t[icmp, 0]
-        l4[icmp, 1] = t[icmp, 1]
-        l4[icmp, 2:5] = be[icmp, 1:4]
-        gre = proto == 47
-        l4[gre, 0:2] = be[gre, 0:2]
-        words[r, 21:33] = l4
-    return words
+@numba.njit(cache=True)
+def _field_words_kernel(
+    h: NDArray[np.uint8],
+    ip_version: NDArray[np.uint8],
+    proto: NDArray[np.uint8],
+    l4_off: NDArray[np.int16],
+    mask: NDArray[np.bool_],
+    out: NDArray[np.uint16],
+) -> None:
+    """One pass over the packets: the module docstring's layout, then the layout's mask."""
+    n = out.shape[0]
+    width = h.shape[1]
+    for i in range(n):
+        for j in range(N_FIELD_WORDS):
+            out[i, j] = 0
+        for j in range(7):
+            out[i, j] = _be16(h, i, 2 * j)
+        v = ip_version[i]
+        if v == 4:
+            out[i, 7] = h[i, 14] >> 4
+            out[i, 8] = h[i, 14] & 0x0F
+            out[i, 9] = h[i, 15]
+            out[i, 10] = _be16(h, i, 16)
+            out[i, 11] = _be16(h, i, 18)
+            out[i, 12] = h[i, 20] >> 5
+            out[i, 13] = _be16(h, i, 20) & 0x1FFF
+            out[i, 14] = h[i, 22]
+            out[i, 15] = h[i, 23]
+            out[i, 16] = _be16(h, i, 24)
+            out[i, 17] = _be16(h, i, 26)
+            out[i, 18] = _be16(h, i, 28)
+            out[i, 19] = _be16(h, i, 30)
+            out[i, 20] = _be16(h, i, 32)
+        elif v == 6:
+            off = l4_off[i]
+            out[i, 7] = h[i, 14] >> 4
+            out[i, 8] = (off - 14) // 4 if off >= 0 else 10
+            out[i, 9] = ((h[i, 14] & 0x0F) << 4) | (h[i, 15] >> 4)
+            out[i, 10] = min(_be16(h, i, 18) + 40, 0xFFFF)
+            out[i, 11] = _be16(h, i, 16)
+            out[i, 12] = h[i, 15] & 0x0F
+            out[i, 14] = h[i, 21]
+            out[i, 15] = proto[i]
+            # addresses folded to 32 bits: XOR of their four 32-bit words
+            for a in range(2):
+                base = 22 + 16 * a
+                b0 = h[i, base] ^ h[i, base + 4] ^ h[i, base + 8] ^ h[i, base + 12]
+                b1 = h[i, base + 1] ^ h[i, base + 5] ^ h[i, base + 9] ^ h[i, base + 13]
+                b2 = h[i, base + 2] ^ h[i, base + 6] ^ h[i, base + 10] ^ h[i, base + 14]
+                b3 = h[i, base + 3] ^ h[i, base + 7] ^ h[i, base + 11] ^ h[i, base + 15]
+                out[i, 17 + 2 * a] = (np.uint16(b0) << 8) | b1
+                out[i, 18 + 2 * a] = (np.uint16(b2) << 8) | b3
+        layout = packet_layout(v, proto[i], l4_off[i])
+        l4 = layout % 5
+        o = np.int64(l4_off[i])
+        if l4 != 0 and o + 20 <= width:
+            if l4 == 1:  # TCP
+                for j in range(6):
+                    out[i, 21 + j] = _be16(h, i, o + 2 * j)
+                out[i, 27] = h[i, o + 12] >> 4
+                out[i, 28] = h[i, o + 12] & 0x0F
+                out[i, 29] = h[i, o + 13]
+                out[i, 30] = _be16(h, i, o + 14)
+                out[i, 31] = _be16(h, i, o + 16)
+                out[i, 32] = _be16(h, i, o + 18)
+            elif l4 == 2:  # UDP
+                for j in range(4):
+                    out[i, 21 + j] = _be16(h, i, o + 2 * j)
+            elif l4 == 3:  # ICMP, ICMPv6
+                out[i, 21] = h[i, o]
+                out[i, 22] = h[i, o + 1]
+                out[i, 23] = _be16(h, i, o + 2)
+                out[i, 24] = _be16(h, i, o + 4)
+                out[i, 25] = _be16(h, i, o + 6)
+            else:  # GRE
+                out[i, 21] = _be16(h, i, o)
+                out[i, 22] = _be16(h, i, o + 2)
+        for j in range(N_FIELD_WORDS):
+            if mask[layout, j]:
+                out[i, j] = 0

@@ -1,13 +1,13 @@
-"""Masking of header fields (identifiers, TTL, ports) in the normalised header window."""
+"""Maskable header fields (identifiers, TTL, ports...), the policies, and where each field lies.
+
+A field is described twice, once per word type: by its byte spans in the normalised header
+(byte words) and by the names of its field words (field words). The tokenising kernels zero
+both from tables compiled per configuration (layout.py), so masking costs nothing extra.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
-from numpy.typing import NDArray
-
-from pktlstm.io.batch import L3_OFFSET, PacketBatch
 
 POLICIES = ("none", "ids", "strict")
 
@@ -53,6 +53,28 @@ FIELDS: dict[str, tuple[MaskField, ...]] = {
     "udp.len": (MaskField("udp", "l4", ((4, 6),)),),
 }
 
+# name -> the field words (fields.py names) it covers, for field words.
+MASK_WORDS: dict[str, set[str]] = {
+    "eth.dst": {"eth.dst0", "eth.dst1", "eth.dst2"},
+    "eth.src": {"eth.src0", "eth.src1", "eth.src2"},
+    "ip.tos": {"ip.tos", "ip6.tclass"},
+    "ip.len": {"ip.len", "ip6.len"},
+    "ip.id": {"ip.id", "ip6.flow_lo", "ip6.flow_hi"},
+    "ip.flags": {"ip.flags", "ip.frag"},
+    "ip.ttl": {"ip.ttl", "ip6.hlim"},
+    "ip.checksum": {"ip.checksum"},
+    "ip.src": {"ip.src0", "ip.src1", "ip6.src0", "ip6.src1"},
+    "ip.dst": {"ip.dst0", "ip.dst1", "ip6.dst0", "ip6.dst1"},
+    "l4.sport": {"tcp.sport", "udp.sport"},
+    "l4.dport": {"tcp.dport", "udp.dport"},
+    "l4.checksum": {"tcp.checksum", "udp.checksum", "icmp.checksum"},
+    "tcp.seq": {"tcp.seq0", "tcp.seq1"},
+    "tcp.ack": {"tcp.ack0", "tcp.ack1"},
+    "tcp.offset": {"tcp.offset", "tcp.reserved"},
+    "tcp.window": {"tcp.window"},
+    "udp.len": {"udp.len"},
+}
+
 # Fields each policy masks: `ids` removes identifiers of hosts and packets (what a model must not
 # memorise), `strict` also the TTL/hop limit and ports (host stacks and services).
 POLICY_FIELDS: dict[str, tuple[str, ...]] = {
@@ -80,44 +102,3 @@ def masked_fields(
     names = [f for f in POLICY_FIELDS[policy] if f not in remove]
     names += [f for f in add if f not in names]
     return names
-
-
-def _rows(batch: PacketBatch, layer: str) -> NDArray[np.bool_]:
-    has_l4 = batch.l4_off >= 0
-    if layer == "eth":
-        return np.ones(len(batch), dtype=bool)
-    if layer == "ipv4":
-        return batch.ip_version == 4
-    if layer == "ipv6":
-        return batch.ip_version == 6
-    if layer == "tcp":
-        return has_l4 & (batch.proto == 6) & (batch.ip_version > 0)
-    if layer == "udp":
-        return has_l4 & (batch.proto == 17) & (batch.ip_version > 0)
-    if layer == "tcp_udp":
-        return has_l4 & ((batch.proto == 6) | (batch.proto == 17)) & (batch.ip_version > 0)
-    if layer == "icmp":
-        return has_l4 & ((batch.proto == 1) | (batch.proto == 58)) & (batch.ip_version > 0)
-    raise ValueError(f"unknown layer {layer!r}")
-
-
-def apply_mask(batch: PacketBatch, names: list[str]) -> NDArray[np.uint8]:
-    """A copy of ``batch.header`` (n, HEADER_BYTES) with the bytes of the named fields zeroed."""
-    header = batch.header.copy()
-    width = header.shape[1]
-    for name in names:
-        for place in FIELDS[name]:
-            rows = np.flatnonzero(_rows(batch, place.layer))
-            if rows.size == 0:
-                continue
-            if place.base == "frame":
-                base = np.zeros(rows.size, dtype=np.int64)
-            elif place.base == "l3":
-                base = np.full(rows.size, L3_OFFSET, dtype=np.int64)
-            else:
-                base = batch.l4_off[rows].astype(np.int64)
-            for start, stop in place.spans:
-                cols = base[:, None] + np.arange(start, stop)
-                inside = cols < width
-                header[np.broadcast_to(rows[:, None], cols.shape)[inside], cols[inside]] = 0
-    return header
