@@ -19,7 +19,7 @@ import pytest
 from pktlstm.errors import ConfigError
 from pktlstm.lab import runner
 from pktlstm.lab.actions import Planned, Rule
-from pktlstm.lab.netns import lab_namespaces
+from pktlstm.lab.netns import LabError, lab_namespaces
 from pktlstm.lab.scenario import LAB_NETWORK, Action, load_scenario
 
 from .conftest import lab_unavailable
@@ -313,3 +313,26 @@ def test_interrupt_tears_everything_down(lab_ready: None, tmp_path: Path, sig: i
     assert "Traceback" not in err
     assert lab_namespaces() == []
     assert not [p for p in Path("/proc").glob("[0-9]*/cmdline") if b"pktlstm-lab-" in _read(p)]
+
+
+@pytest.mark.root
+def test_failing_server_is_one_error_and_nothing_is_left(
+    lab_ready: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import dataclasses
+
+    real = runner.prepare_servers
+
+    def broken(scenario, work):  # type: ignore[no-untyped-def]
+        servers = real(scenario, work)
+        return [
+            dataclasses.replace(servers[0], argv=("sh", "-c", "echo boom; exit 3")),
+            *servers[1:],
+        ]
+
+    monkeypatch.setattr(runner, "prepare_servers", broken)
+    with pytest.raises(LabError, match=r"exited at start \(code 3\): boom"):
+        runner.run_lab(runner.LabConfig("quick", tmp_path / "o"))
+    assert lab_namespaces() == []
+    assert not [p for p in Path("/proc").glob("[0-9]*/cmdline") if b"pktlstm-lab-" in _read(p)]
+    assert not (tmp_path / "o" / "labels.csv").exists()

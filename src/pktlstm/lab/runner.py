@@ -283,7 +283,11 @@ def _timeline(
         now = time.time() - t0
         while pending and pending[0].action.start <= now:
             p = pending.pop(0)
-            running.append((p, procs.spawn(p.name, ns_name(p.action.host), list(p.argv), cwd=work)))
+            cwd = (
+                work / "cwd" / p.name
+            )  # own folder: tools that drop files (hydra.restore) never meet
+            cwd.mkdir(parents=True, exist_ok=True)
+            running.append((p, procs.spawn(p.name, ns_name(p.action.host), list(p.argv), cwd=cwd)))
         for p, proc in running:
             if not proc.poll() and now >= p.action.end:
                 procs.stop(proc)
