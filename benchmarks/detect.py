@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -122,7 +123,7 @@ def run_once(args: dict) -> dict:
     from pktlstm.runtime.flows import FlowConfig
 
     config = DetectConfig(
-        batch_size=args.get("batch_size", 1024),
+        batch_size=args.get("batch_size", 512),
         max_wait_ms=args.get("max_wait_ms", 5.0),
         replay=args.get("replay", "asap"),
         alerts=args["alerts"],
@@ -139,8 +140,13 @@ def run_once(args: dict) -> dict:
             with open("/proc/self/statm") as f:
                 rss.append((engine.packets, int(f.read().split()[1]) * page / 2**20))
 
+    cpu0 = resource.getrusage(resource.RUSAGE_SELF)
     s = detect(args["model"], config, pcaps=[Path(args["pcap"])], on_batch=sample)
+    cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_s = cpu1.ru_utime + cpu1.ru_stime - cpu0.ru_utime - cpu0.ru_stime
     return {
+        "cpu_s": cpu_s,
+        "pkts_per_cpu_s": s.packets / cpu_s if cpu_s > 0 else 0.0,
         "packets": s.packets,
         "alerts": s.alerts,
         "elapsed_s": s.elapsed_s,
@@ -196,7 +202,11 @@ def main() -> None:
         a.packets, a.repeats = 100_000, 1
     n = a.packets
     cores = len(os.sched_getaffinity(0))
-    print(f"# pktlstm detect benchmark: {n:,} packets, {cores} cores, median of {a.repeats}")
+    load = os.getloadavg()[0]
+    print(
+        f"# pktlstm detect benchmark: {n:,} packets, {cores} cores, median of {a.repeats}, "
+        f"load average at start {load:.1f} (other work on the machine slows every figure)"
+    )
     with tempfile.TemporaryDirectory(prefix="pktlstm-bench-") as tmp:
         d = Path(tmp)
         t = time.perf_counter()
@@ -221,8 +231,10 @@ def main() -> None:
                 rows.append((name, backend, r))
                 print(
                     f"{name:10s} {backend:6s} {r['packets']:>9,} pkts  {r['pps']:>10,.0f} pkt/s  "
-                    f"runs {r['pps_all']}  batch p50 {r['batch_ms']['p50']} ms  alerts "
-                    f"{r['alerts']:,}  peak RSS {r['peak_rss_mib']:.0f} MiB"
+                    f"runs {r['pps_all']}  CPU {1e6 / r['pkts_per_cpu_s']:.1f} us/pkt "
+                    f"(ideal 2-core {2 * r['pkts_per_cpu_s']:,.0f} pkt/s)  batch p50 "
+                    f"{r['batch_ms']['p50']} ms  alerts {r['alerts']:,}  peak RSS "
+                    f"{r['peak_rss_mib']:.0f} MiB"
                 )
         for name in ("fast", "hwang2019"):
             onnx = next(r for m, b, r in rows if m == name and b == "onnx")
@@ -235,7 +247,7 @@ def main() -> None:
         print(
             f"{r['packets']:,} packets in {r['elapsed_s']:.1f} s ({r['pps']:,.0f}/s): arrival -> "
             f"verdict p50 {r['latency_ms']['p50']} ms, p99 {r['latency_ms']['p99']} ms "
-            f"(max wait 5 ms, batch 1024)"
+            f"(max wait 5 ms, batch 512); CPU used {r['cpu_s'] / r['elapsed_s']:.2f} cores"
         )
 
         print("\n## memory: distinct flows, one packet each (fast, ONNX, max_flows 500,000)")

@@ -430,7 +430,7 @@ def detect_command(
     alerts: Annotated[
         str, typer.Option(help="EVE JSON output: - (stdout), a file, or a Unix socket")
     ] = "-",
-    batch_size: Annotated[int, typer.Option(help="micro-batch flush size, packets")] = 1024,
+    batch_size: Annotated[int, typer.Option(help="micro-batch flush size, packets")] = 512,
     max_wait_ms: Annotated[float, typer.Option(help="micro-batch flush after this wait")] = 5.0,
     replay: Annotated[
         str, typer.Option(help="files: asap | realtime | xN (N times recorded speed)")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -175,3 +178,65 @@ def test_bpf_filter_on_files(artifact: Path, tmp_path: Path) -> None:
     assert records(out)[-1]["stats"]["detect"]["filtered"] == 9
     with pytest.raises(ConfigError, match="bpf="):
         detect(artifact, DetectConfig(alerts=str(out), bpf="udp portt 1"), pcaps=[pcap])
+
+
+def test_detects_with_torch_unavailable(
+    artifact: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pktlstm.runtime.export import export_model
+
+    model = tmp_path / "m"
+    shutil.copytree(artifact, model)
+    export_model(model)
+    monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` fails from here on
+    out = tmp_path / "eve.json"
+    pcap = flows_pcap(tmp_path / "a.pcap", 4, 2)
+    summary = detect(model, DetectConfig(alerts=str(out)), pcaps=[pcap])
+    assert summary.alerts == 4 and summary.backend == "onnxruntime:model.onnx"
+
+
+CLI = [sys.executable, "-c", "from pktlstm.cli import main; main()"]
+
+
+def test_cli_detect_and_bad_inputs(artifact: Path, tmp_path: Path) -> None:
+    pcap = flows_pcap(tmp_path / "a.pcap", 3, 2)
+    out = tmp_path / "eve.json"
+    ok = subprocess.run(
+        [*CLI, "detect", "--model", str(artifact), "--pcap", str(pcap), "--alerts", str(out)],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    assert "6 packets" in ok.stderr and "3 alerts" in ok.stderr
+    assert len(alerts_of(out)) == 3
+    bad_cases = [
+        ["--pcap", str(tmp_path / "missing.pcap")],
+        ["--pcap", str(pcap), "--alerts", str(tmp_path / "no" / "dir" / "eve.json")],
+        ["--iface", "nosuchif0"],
+        ["--pcap", str(pcap), "--bpf", "tcp portt 80"],
+    ]
+    for args in bad_cases:
+        bad = subprocess.run(
+            [*CLI, "detect", "--model", str(artifact), *args],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert bad.returncode == 2, (args, bad.stderr)
+        assert bad.stderr.count("\n") == 1 and "Traceback" not in bad.stderr, bad.stderr
+        assert bad.stdout == ""  # nothing was read or written
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="live capture needs root")
+def test_cli_ctrl_c_on_live_capture_prints_a_summary(artifact: Path, tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        [*CLI, "detect", "--model", str(artifact), "--iface", "lo", "--stats-interval", "0.2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    first = proc.stdout.readline()  # the first periodic stats record: detection is running
+    assert '"event_type":"stats"' in first
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err and "interrupted" in err
+    stats = [json.loads(line) for line in out.splitlines() if '"stats"' in line]
+    assert stats and stats[-1]["stats"]["final"] is True
+    assert "kernel_drops" in stats[-1]["stats"]["capture"]

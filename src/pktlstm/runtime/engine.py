@@ -50,11 +50,12 @@ class DetectConfig:
         set in ``LiveConfig``); packets it rejects are counted as ``detect.filtered``.
     stats_interval_s: seconds between ``stats`` records (0: only the final one).
     backend, precision, threads: inference (see ``load_detector``).
-    queue_chunks: chunks buffered between the reader thread and inference (back-pressure).
+    queue_chunks: chunks buffered between the reader thread and inference (back-pressure;
+        files are read in chunks of 16,384 packets, so 8 chunks bound memory to ~40 MB).
     flows: the flow table and verdict rule.
     """
 
-    batch_size: int = 1024
+    batch_size: int = 512
     max_wait_ms: float = 5.0
     replay: str = "asap"
     alerts: str = "-"
@@ -63,7 +64,7 @@ class DetectConfig:
     backend: str = "auto"
     precision: str = "fp32"
     threads: int = 1
-    queue_chunks: int = 64
+    queue_chunks: int = 8
     flows: FlowConfig = field(default_factory=FlowConfig)
 
     def __post_init__(self) -> None:
@@ -471,7 +472,7 @@ def detect(
         else:
             assert pcaps is not None
             # replay releases packets chunk by chunk: smaller chunks keep read-ahead short
-            read = CaptureConfig(chunk_packets=65536 if config.speed is None else 8192)
+            read = CaptureConfig(chunk_packets=16384 if config.speed is None else 8192)
             for i, path in enumerate(pcaps):
                 opened.append(open_capture(path, read, capture_id=i))
             names = [Source(str(p)) for p in pcaps]
