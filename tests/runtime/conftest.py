@@ -76,6 +76,17 @@ def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def exported(artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of ``artifact`` exported to ONNX (read-only for tests: copy before changing)."""
+    from pktlstm.runtime.export import export_model
+
+    path = tmp_path_factory.mktemp("exported") / "m"
+    shutil.copytree(artifact, path)
+    export_model(path)
+    return path
+
+
 def with_threshold(src: Path, dst: Path, threshold: float) -> Path:
     """A copy of artifact ``src`` with another threshold."""
     shutil.copytree(src, dst)

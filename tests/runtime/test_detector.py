@@ -13,17 +13,8 @@ import pytest
 from pktlstm.errors import ArtifactError, ConfigError
 from pktlstm.io.reader import read_capture
 from pktlstm.runtime.detector import load_detector
-from pktlstm.runtime.export import export_model
 
 from .conftest import flows_pcap
-
-
-@pytest.fixture(scope="module")
-def exported(artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("exp") / "m"
-    shutil.copytree(artifact, path)
-    export_model(path)
-    return path
 
 
 def test_auto_prefers_onnx_and_matches_torch(exported: Path, tmp_path: Path) -> None:

@@ -181,13 +181,9 @@ def test_bpf_filter_on_files(artifact: Path, tmp_path: Path) -> None:
 
 
 def test_detects_with_torch_unavailable(
-    artifact: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    exported: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pktlstm.runtime.export import export_model
-
-    model = tmp_path / "m"
-    shutil.copytree(artifact, model)
-    export_model(model)
+    model = exported
     monkeypatch.setitem(sys.modules, "torch", None)  # `import torch` fails from here on
     out = tmp_path / "eve.json"
     pcap = flows_pcap(tmp_path / "a.pcap", 4, 2)
@@ -198,7 +194,9 @@ def test_detects_with_torch_unavailable(
 CLI = [sys.executable, "-c", "from pktlstm.cli import main; main()"]
 
 
-def test_cli_detect_and_bad_inputs(artifact: Path, tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_cli_detect_and_bad_inputs(exported: Path, tmp_path: Path) -> None:
+    artifact = exported  # ONNX: the subprocesses need not import torch
     pcap = flows_pcap(tmp_path / "a.pcap", 3, 2)
     out = tmp_path / "eve.json"
     ok = subprocess.run(
@@ -211,7 +209,6 @@ def test_cli_detect_and_bad_inputs(artifact: Path, tmp_path: Path) -> None:
     bad_cases = [
         ["--pcap", str(tmp_path / "missing.pcap")],
         ["--pcap", str(pcap), "--alerts", str(tmp_path / "no" / "dir" / "eve.json")],
-        ["--iface", "nosuchif0"],
         ["--pcap", str(pcap), "--bpf", "tcp portt 80"],
     ]
     for args in bad_cases:
@@ -224,8 +221,10 @@ def test_cli_detect_and_bad_inputs(artifact: Path, tmp_path: Path) -> None:
         assert bad.stdout == ""  # nothing was read or written
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="live capture needs root")
-def test_cli_ctrl_c_on_live_capture_prints_a_summary(artifact: Path, tmp_path: Path) -> None:
+def test_cli_ctrl_c_on_live_capture_prints_a_summary(exported: Path, tmp_path: Path) -> None:
+    artifact = exported
     proc = subprocess.Popen(
         [*CLI, "detect", "--model", str(artifact), "--iface", "lo", "--stats-interval", "0.2"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
