@@ -594,7 +594,14 @@ def lab_run_command(
         f"{len(sc.attacks)} attacks, {seconds:g} s",
         highlight=False,
     )
-    result = run_lab(config)
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(
+        TextColumn("lab: running"), BarColumn(), TextColumn("{task.completed:.0f}/{task.total:.0f} s"),
+        TimeElapsedColumn(), console=console, transient=True,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("lab", total=seconds)
+        result = run_lab(config, progress=lambda done, total: bar.update(task, completed=done))
     console.print(
         f"lab: {result.packets} packets captured ({result.dropped} dropped) -> {result.pcap}; "
         f"labels {result.labels}; manifest {result.manifest}",

@@ -50,6 +50,9 @@ TAIL_S = 1.0
 """Seconds a label window stays open after its attack ended (replies and teardown in flight)."""
 MANIFEST_FORMAT_VERSION = 1
 
+Progress = Callable[[float, float], None]
+"""Called as (seconds elapsed, scenario duration in seconds) while the timeline plays."""
+
 
 @dataclass(frozen=True)
 class LabConfig:
@@ -121,11 +124,12 @@ class LabResult:
     failures: tuple[str, ...]
 
 
-def run_lab(config: LabConfig) -> LabResult:
+def run_lab(config: LabConfig, progress: Progress | None = None) -> LabResult:
     """Run ``config.scenario`` in a fresh isolated network and write capture, labels, manifest.
 
     Everything (namespaces, processes, temporary files) is torn down on return, on error and
     on Ctrl-C / SIGTERM; namespaces left by a crashed run are removed first.
+    ``progress(elapsed_s, duration_s)`` is called about every 0.5 s while the timeline plays.
 
     Raises:
         ConfigError: bad scenario or settings (before anything is created).
@@ -146,7 +150,7 @@ def run_lab(config: LabConfig) -> LabResult:
         for stale in ("traffic.pcap", "labels.csv", "scenario.json"):
             (out / stale).unlink(missing_ok=True)
         with lab_lock(config.lock_timeout), _signals_as_interrupt():
-            return _run(config, scenario, planned, sorted(tools), work, out)
+            return _run(config, scenario, planned, sorted(tools), work, out, progress)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -158,6 +162,7 @@ def _run(
     tools: list[str],
     work: Path,
     out: Path,
+    progress: Progress | None,
 ) -> LabResult:
     cleanup_leftovers()
     procs = Processes(log_dir=out / "logs")
@@ -208,7 +213,7 @@ def _run(
             )
         time.sleep(0.3)
         t0 = time.time()
-        records = _timeline(scenario, planned, procs, work, t0)
+        records = _timeline(scenario, planned, procs, work, t0, progress)
         time.sleep(TAIL_S)
         for proc in server_procs:
             procs.stop(proc, grace=2.0)
@@ -275,12 +280,21 @@ def _run(
 
 
 def _timeline(
-    scenario: Scenario, planned: list[Planned], procs: Processes, work: Path, t0: float
+    scenario: Scenario,
+    planned: list[Planned],
+    procs: Processes,
+    work: Path,
+    t0: float,
+    progress: Progress | None,
 ) -> list[RunRecord]:
     pending = sorted(planned, key=lambda p: p.action.start)
     running: list[tuple[Planned, Proc]] = []
+    told = -1.0
     while True:
         now = time.time() - t0
+        if progress is not None and now - told >= 0.5:
+            progress(min(now, scenario.duration), scenario.duration)
+            told = now
         while pending and pending[0].action.start <= now:
             p = pending.pop(0)
             cwd = (
