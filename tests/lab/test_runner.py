@@ -336,3 +336,42 @@ def test_failing_server_is_one_error_and_nothing_is_left(
     assert lab_namespaces() == []
     assert not [p for p in Path("/proc").glob("[0-9]*/cmdline") if b"pktlstm-lab-" in _read(p)]
     assert not (tmp_path / "o" / "labels.csv").exists()
+
+
+@pytest.mark.root
+def test_second_run_after_a_crash_cleans_up(lab_ready: None, tmp_path: Path) -> None:
+    code = "from pktlstm.cli import main; main()"
+    cmd = [
+        sys.executable,
+        "-c",
+        code,
+        "lab",
+        "run",
+        "--scenario",
+        "quick",
+        "--out",
+        str(tmp_path / "a"),
+        "--duration",
+        "30",
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 300
+        while (
+            time.time() < deadline
+            and not (tmp_path / "a" / "logs" / "benign00-http-alice.log").exists()
+        ):
+            time.sleep(0.1)
+        time.sleep(1.0)
+        proc.kill()  # a crash: no teardown at all
+        proc.wait(timeout=10)
+        left = lab_namespaces()
+        assert left, "the killed run left nothing behind to clean up"
+        result = runner.run_lab(runner.LabConfig("quick", tmp_path / "b", duration=3))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert result.packets > 0
+    assert lab_namespaces() == []
+    alive = [p for p in Path("/proc").glob("[0-9]*/cmdline") if b"pktlstm-lab-" in _read(p)]
+    assert alive == []
