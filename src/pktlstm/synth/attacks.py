@@ -340,7 +340,7 @@ def http_flood(ctx: Ctx, budget: int) -> None:
         victim = _victim(ctx)
         host = str(rng.choice(["www.victim-shop.com", "api.target.net", "portal.example.org"]))
         bots = _bots(ctx)
-        ctx_rem_end = ctx.rec.remaining - k
+        ctx_rem_end = max(0, ctx.rec.remaining - k)
         while ctx.rec.remaining > ctx_rem_end:
             bot = bots[int(rng.integers(len(bots)))]
             rtt = int(rng.uniform(10_000, 150_000))
