@@ -237,7 +237,7 @@ def test_quick_scenario_end_to_end(lab_ready: None, tmp_path: Path) -> None:
     assert len(runs) == len(sc.benign) + len(sc.attacks)
     for r in runs.values():
         assert manifest["started"] <= r["started"] <= r["ended"] <= manifest["ended"]
-        assert r["ended"] <= r["planned_end"] + 3.0  # stopped on time
+        assert r["ended"] <= r["planned_end"] + 10.0  # stopped at its deadline (TERM, then KILL)
     assert result.failures == ()
 
     # the capture parses; every IPv4 address in it is a lab address
