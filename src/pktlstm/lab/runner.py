@@ -147,8 +147,9 @@ def run_lab(config: LabConfig, progress: Progress | None = None) -> LabResult:
         out = config.out
         out.mkdir(parents=True, exist_ok=True)
         (out / "logs").mkdir(exist_ok=True)
-        for stale in ("traffic.pcap", "labels.csv", "scenario.json"):
-            (out / stale).unlink(missing_ok=True)
+        stale = [out / n for n in ("traffic.pcap", "labels.csv", "scenario.json")]
+        for path in [*stale, *(out / "logs").glob("*.log")]:
+            path.unlink(missing_ok=True)
         with lab_lock(config.lock_timeout), _signals_as_interrupt():
             return _run(config, scenario, planned, sorted(tools), work, out, progress)
     finally:
@@ -175,26 +176,9 @@ def _run(
             if bad:
                 raise LabError(f"namespace {ns} has a route out ({bad[0]}); refusing to run")
         pcap = out / "traffic.pcap"
-        tcpdump = procs.spawn(
-            "tcpdump",
-            BRIDGE_NS,
-            [
-                "tcpdump",
-                "-i",
-                BRIDGE,
-                "-n",
-                "-U",
-                "-s",
-                "0",
-                "-B",
-                "16384",
-                "-Z",
-                "root",
-                "-w",
-                str(pcap),
-            ],
-            cwd=work,
-        )
+        # -U: flush per packet; -B: 16 MiB kernel buffer (floods); -Z root: write into OUT
+        argv = ["tcpdump", "-i", BRIDGE, "-n", "-U", "-s", "0", "-B", "16384", "-Z", "root", "-w", str(pcap)]  # fmt: skip
+        tcpdump = procs.spawn("tcpdump", BRIDGE_NS, argv, cwd=work)
         _wait_for(
             lambda: "listening on" in _read(tcpdump.log_path),
             config.ready_timeout,
