@@ -55,4 +55,6 @@ def read_labels(path: Path) -> list[dict[str, str]]:
 @pytest.fixture(scope="session")
 def small_run(tmp_path_factory: pytest.TempPathFactory) -> SynthResult:
     """One default-mix capture shared by the read-only tests."""
-    return generate(SynthConfig(packets=6000, seed=7, duration_s=120), tmp_path_factory.mktemp("synth"))
+    return generate(
+        SynthConfig(packets=6000, seed=7, duration_s=120), tmp_path_factory.mktemp("synth")
+    )

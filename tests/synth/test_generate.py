@@ -10,10 +10,10 @@ from pathlib import Path
 
 import dpkt
 import pytest
+from tests.synth.conftest import Parsed, read_labels, read_pcap
 
 from pktlstm.errors import ConfigError
 from pktlstm.synth import CLASSES, LABEL_HEADER, SynthConfig, SynthResult, generate
-from tests.synth.conftest import Parsed, read_labels, read_pcap
 
 
 def _digest(path: Path) -> str:
@@ -82,7 +82,13 @@ def test_every_packet_in_exactly_one_label_row(small_run: SynthResult) -> None:
     assert len(first) == len(rows)
     for i, p in first.items():
         r = rows[i]
-        assert p.key == (r["src_ip"], int(r["src_port"]), r["dst_ip"], int(r["dst_port"]), int(r["proto"]))
+        assert p.key == (
+            r["src_ip"],
+            int(r["src_port"]),
+            r["dst_ip"],
+            int(r["dst_port"]),
+            int(r["proto"]),
+        )
         assert r["label"] in CLASSES
 
 
@@ -145,7 +151,11 @@ def _classes_of(run: SynthResult) -> dict[str, list[Parsed]]:
 
 def test_scan_seq_equals_destination_address(small_run: SynthResult) -> None:
     scans = _classes_of(small_run)["telnet_scan"]
-    probes = [p for p in scans if isinstance(p.eth.data.data, dpkt.tcp.TCP) and p.eth.data.data.flags == dpkt.tcp.TH_SYN]
+    probes = [
+        p
+        for p in scans
+        if isinstance(p.eth.data.data, dpkt.tcp.TCP) and p.eth.data.data.flags == dpkt.tcp.TH_SYN
+    ]
     assert len(probes) > 50
     for p in probes:
         tcp = p.eth.data.data
@@ -178,7 +188,9 @@ def test_ttl_does_not_separate_classes(small_run: SynthResult) -> None:
 
 
 def test_mix_is_respected(tmp_path: Path) -> None:
-    cfg = SynthConfig(packets=3000, seed=5, duration_s=60, mix={"benign": 0.5, "syn_flood": 0.3, "port_scan": 0.2})
+    cfg = SynthConfig(
+        packets=3000, seed=5, duration_s=60, mix={"benign": 0.5, "syn_flood": 0.3, "port_scan": 0.2}
+    )
     run = generate(cfg, tmp_path)
     assert run.packets == {"benign": 1500, "syn_flood": 900, "port_scan": 600}
     assert len(read_pcap(run.pcap_path)) == 3000

@@ -62,11 +62,18 @@ def _rand_payload(ctx: Ctx, k: int, size: int) -> tuple[NDArray[np.uint8], NDArr
 
 def _size(ctx: Ctx) -> int:
     """Flood payload size: Mirai's default 512 or an operator's smaller ``len``."""
-    return int(ctx.rng.choice([512, 256, 128, 64, 32, 0 if ctx.rng.random() < 0.5 else 16]))
+    return int(
+        ctx.rng.choice([512, 256, 128, 64, 32, 16, 0], p=[0.15, 0.2, 0.2, 0.2, 0.1, 0.1, 0.05])
+    )
 
 
 def _pool(
-    ctx: Ctx, srcs: NDArray[np.int64], sports: NDArray[np.int64], dst: int, dports: NDArray[np.int64], proto: int
+    ctx: Ctx,
+    srcs: NDArray[np.int64],
+    sports: NDArray[np.int64],
+    dst: int,
+    dports: NDArray[np.int64],
+    proto: int,
 ) -> NDArray[np.int64]:
     """Register flows (src_i, sport_i, dst, dport_i); returns row indices that got a flow,
     with the flow ids in ``ctx`` order (rows whose 5-tuple was taken are dropped)."""
@@ -80,7 +87,9 @@ def _pool(
 class _Flood:
     """Packets of one flood episode from bots to a victim over a bounded set of flows."""
 
-    def __init__(self, ctx: Ctx, n_flows: int, victim: Host, proto: int, dport: int | None, spoof: bool) -> None:
+    def __init__(
+        self, ctx: Ctx, n_flows: int, victim: Host, proto: int, dport: int | None, spoof: bool
+    ) -> None:
         rng = ctx.rng
         self.ctx, self.victim, self.proto, self.spoof = ctx, victim, proto, spoof
         bots = _bots(ctx)
@@ -92,7 +101,12 @@ class _Flood:
         dports = np.full(n_flows, dport) if dport is not None else rng.integers(1, 65536, n_flows)
         ids = _pool(ctx, srcs, sports, victim.ip, dports, proto)
         keep = ids >= 0
-        self.flow, self.src, self.sport, self.dport = ids[keep], srcs[keep], sports[keep], dports[keep]
+        self.flow, self.src, self.sport, self.dport = (
+            ids[keep],
+            srcs[keep],
+            sports[keep],
+            dports[keep],
+        )
         self.bot = [bots[i] for i in bot_i[keep]]
         self.smac = np.array([b.mac for b in self.bot], dtype=np.uint64)
         self.dmac = ctx.net.macs(self.bot[0], victim)[1] if self.bot else 0
@@ -100,7 +114,7 @@ class _Flood:
     def send(self, ts: NDArray[np.int64], payload: Any, **cols: Any) -> NDArray[np.int64]:
         """Attack packets at times ``ts`` on random flows of the pool; returns the flow rows."""
         rng, k = self.ctx.rng, ts.shape[0]
-        row = rng.integers(0, self.flow.shape[0], k)
+        row: NDArray[np.int64] = np.asarray(rng.integers(0, self.flow.shape[0], k), dtype=np.int64)
         base: dict[str, Any] = {
             "src": self.src[row], "dst": self.victim.ip, "smac": self.smac[row], "dmac": self.dmac,
             "sport": self.sport[row], "dport": self.dport[row], "proto": self.proto, "ttl": 64,
@@ -110,13 +124,21 @@ class _Flood:
         self.ctx.rec.add(self.flow[row], ts, payload, **base)
         return row
 
-    def reply(self, row: NDArray[np.int64], ts: NDArray[np.int64], payload: Any, **cols: Any) -> None:
+    def reply(
+        self, row: NDArray[np.int64], ts: NDArray[np.int64], payload: Any, **cols: Any
+    ) -> None:
         """The victim's answers on flows ``row`` (only sent when sources are real)."""
         v, k = self.victim, row.shape[0]
         base: dict[str, Any] = {
-            "src": v.ip, "dst": self.src[row], "smac": self.ctx.net.macs(v, self.bot[0])[0],
-            "dmac": self.smac[row], "sport": self.dport[row], "dport": self.sport[row],
-            "proto": self.proto, "ttl": v.ttl, "df": int(v.stack.df),
+            "src": v.ip,
+            "dst": self.src[row],
+            "smac": self.ctx.net.macs(v, self.bot[0])[0],
+            "dmac": self.smac[row],
+            "sport": self.dport[row],
+            "dport": self.sport[row],
+            "proto": self.proto,
+            "ttl": v.ttl,
+            "df": int(v.stack.df),
             "ip_id": self.ctx.rng.integers(0, 65536, k),
         }
         base.update(cols)
@@ -188,7 +210,14 @@ def ack_flood(ctx: Ctx, budget: int) -> None:
                          flags=ACK, win=rng.integers(0, 65536, n))  # fmt: skip
         if m:
             pick = rng.choice(n, m, replace=False)
-            flood.reply(row[pick], ts[pick] + int(rng.integers(10_000, 120_000)), [b""] * m, seq=ack[pick], flags=RST, win=0)
+            flood.reply(
+                row[pick],
+                ts[pick] + int(rng.integers(10_000, 120_000)),
+                [b""] * m,
+                seq=ack[pick],
+                flags=RST,
+                win=0,
+            )
 
 
 def udp_flood(ctx: Ctx, budget: int) -> None:
@@ -206,13 +235,19 @@ def udpplain_flood(ctx: Ctx, budget: int) -> None:
         victim = _victim(ctx)
         socks = []
         for bot in _bots(ctx):
-            dport = int(rng.integers(1, 65536)) if rng.random() < 0.5 else int(rng.choice([80, 53, 443]))
+            dport = (
+                int(rng.integers(1, 65536))
+                if rng.random() < 0.5
+                else int(rng.choice([80, 53, 443]))
+            )
             sport = bot.ephemeral_port()
             f = ctx.rec.new_flow(bot.ip, sport, victim.ip, dport, 17)
             if f is not None:
                 socks.append((f, bot, sport, dport))
         size = _size(ctx) or 512
-        for (f, bot, sport, dport), n in zip(socks, split_counts(k, np.ones(len(socks))), strict=True):
+        for (f, bot, sport, dport), n in zip(
+            socks, split_counts(k, np.ones(len(socks))), strict=True
+        ):
             ts = _times(ctx, start, length, n)
             emit_pair(ctx, f, bot, victim, sport, dport, 17, ts, np.zeros(n, dtype=bool),
                       _rand_payload(ctx, n, size))  # fmt: skip
@@ -224,11 +259,12 @@ def vse_flood(ctx: Ctx, budget: int) -> None:
         victim, spoof = _victim(ctx), rng.random() < 0.2
         flood = _Flood(ctx, max(1, min(k // 6, 2000)), victim, 17, 27015, spoof)
         n, m = _answered(k, 0.1, 1) if not spoof else (k, 0)
-        row = flood.send(_times(ctx, start, length, n), [VSE_PAYLOAD] * n)
+        ts = _times(ctx, start, length, n)
+        row = flood.send(ts, [VSE_PAYLOAD] * n)
         if m:
             pick = rng.choice(n, m, replace=False)
             info = b"\xff\xff\xff\xffI\x11" + ctx.rand_bytes(int(rng.integers(60, 160)))
-            flood.reply(row[pick], np.sort(rng.integers(start, start + length, m)), [info] * m)
+            flood.reply(row[pick], ts[pick] + rng.integers(10_000, 150_000, m), [info] * m)
 
 
 def dns_water_torture(ctx: Ctx, budget: int) -> None:
@@ -237,12 +273,18 @@ def dns_water_torture(ctx: Ctx, budget: int) -> None:
     letters = np.frombuffer(b"abcdefghijklmnopqrstuvwxyz0123456789", dtype=np.uint8)
     for start, length, k in _episodes(ctx, budget):
         resolver = ctx.net.hosts["router"][0] if rng.random() < 0.6 else ctx.net.pick("internet")
-        domain = str(rng.choice(["example-shop.com", "bank-online.net", "game-server.org", "news-portal.info"]))
+        domain = str(
+            rng.choice(
+                ["example-shop.com", "bank-online.net", "game-server.org", "news-portal.info"]
+            )
+        )
         flood = _Flood(ctx, max(1, min(k // 4, 2000)), resolver, 17, 53, False)
         n, m = _answered(k, 0.5, 1)
         labels = letters[rng.integers(0, letters.size, (n, 12))]
         txids = rng.integers(0, 65536, n)
-        qs = [dns_query(int(txids[i]), labels[i].tobytes().decode() + "." + domain) for i in range(n)]
+        qs = [
+            dns_query(int(txids[i]), labels[i].tobytes().decode() + "." + domain) for i in range(n)
+        ]
         ts = _times(ctx, start, length, n)
         row = flood.send(ts, qs)
         pick = np.sort(rng.choice(n, m, replace=False))
@@ -274,7 +316,7 @@ def _gre(ctx: Ctx, budget: int, eth: bool) -> None:
                 sport=rng.integers(0, 65536, n).astype(np.uint16), dport=rng.integers(0, 65536, n).astype(np.uint16),
                 seq=np.zeros(n, np.uint32), ack=np.zeros(n, np.uint32), flags=np.zeros(n, np.uint8),
                 win=np.zeros(n, np.uint16), opt_len=np.zeros(n, np.uint8), opts=np.zeros((n, MAX_OPTS), np.uint8),
-                pay_len=np.full(n, size, np.int64), payload=rng.integers(0, 256, n * size, dtype=np.uint8),
+                pay_len=np.full(n, size, np.int64), pay_start=np.arange(n, dtype=np.int64) * size, payload=rng.integers(0, 256, n * size, dtype=np.uint8),
             )  # fmt: skip
             flat, lens = ip_packets(inner)
             if eth:
@@ -322,7 +364,7 @@ def stomp_flood(ctx: Ctx, budget: int) -> None:
             n_ack = int(n * 0.1)
             n_fl = n - n_ack
             ts = np.sort(rng.integers(tcp.t + 1000, start + length + 1001, n_fl))
-            seq0, ack0 = tcp.nxt
+            seq0, ack0 = tcp.next_seq()
             emit_pair(ctx, f, bot, victim, tcp.sport, dport, 6, ts, np.zeros(n_fl, dtype=bool),
                       _rand_payload(ctx, n_fl, size), seq=(seq0 + np.arange(n_fl)) & 0xFFFFFFFF, ack=ack0,
                       flags=ACK | PSH, win=rng.integers(0, 65536, n_fl), ip_id=rng.integers(0, 65536, n_fl))  # fmt: skip
@@ -356,7 +398,11 @@ def http_flood(ctx: Ctx, budget: int) -> None:
                        "Accept-Language: en-US,en;q=0.8\r\nContent-Type: application/x-www-form-urlencoded\r\n\r\n").encode()  # fmt: skip
                 tcp.write(0, req, dt=int(rng.integers(200, 20_000)))
                 if rng.random() < 0.3:
-                    tcp.write(1, http_response(ctx, 0, "503 Service Unavailable", "nginx"), dt=rtt + 500_000)
+                    tcp.write(
+                        1,
+                        http_response(ctx, 0, "503 Service Unavailable", "nginx"),
+                        dt=rtt + 500_000,
+                    )
                 else:
                     tcp.write(1, http_response(ctx, int(rng.integers(200, 6000))), dt=rtt + 5000)
             if rng.random() < 0.5:
@@ -379,7 +425,12 @@ def telnet_scan(ctx: Ctx, budget: int) -> None:
         lan = rng.random(n) < 0.05
         dst[lan] = 0x0A000000 + rng.integers(2, 255, int(lan.sum()))
         dport = np.where(rng.integers(0, 10, n) == 0, 2323, 23)
-        flows = np.array([ctx.rec.new_flow(bot.ip, sport, int(d), int(p), 6) or -1 for d, p in zip(dst, dport, strict=True)])
+        flows = np.array(
+            [
+                ctx.rec.new_flow(bot.ip, sport, int(d), int(p), 6) or -1
+                for d, p in zip(dst, dport, strict=True)
+            ]
+        )
         ok = np.flatnonzero(flows >= 0)
         dst, dport, flows = dst[ok], dport[ok], flows[ok]
         n = ok.size
@@ -427,11 +478,21 @@ def telnet_bruteforce(ctx: Ctx, budget: int) -> None:
             tcp.write(0, pw.encode() + b"\r\n", dt=int(rng.integers(1000, 50_000)))
             if rng.random() < 0.15:
                 tcp.write(1, b"\r\nBusyBox v1.19.4 built-in shell (ash)\r\n# ", dt=rtt + 100_000)
-                for cmd in (b"enable\r\n", b"system\r\n", b"shell\r\n", b"sh\r\n", b"/bin/busybox ECCHI\r\n"):
+                for cmd in (
+                    b"enable\r\n",
+                    b"system\r\n",
+                    b"shell\r\n",
+                    b"sh\r\n",
+                    b"/bin/busybox ECCHI\r\n",
+                ):
                     tcp.write(0, cmd, dt=5000)
-                    tcp.write(1, b"ECCHI: applet not found\r\n# " if b"busybox" in cmd else b"# ", dt=rtt)
+                    tcp.write(
+                        1, b"ECCHI: applet not found\r\n# " if b"busybox" in cmd else b"# ", dt=rtt
+                    )
             else:
-                tcp.write(1, b"\r\nLogin incorrect\r\n", dt=rtt + int(rng.integers(500_000, 2_500_000)))
+                tcp.write(
+                    1, b"\r\nLogin incorrect\r\n", dt=rtt + int(rng.integers(500_000, 2_500_000))
+                )
             tcp.close(0, dt=int(rng.integers(1000, 30_000)))
             tcp.emit(f)
             t = tcp.t + int(rng.integers(100_000, 2 * _S))
@@ -451,7 +512,11 @@ def ssh_bruteforce(ctx: Ctx, budget: int) -> None:
         else:
             attacker, server = ctx.net.pick("linux"), ctx.net.external(rng, "server_linux")
             rtt = int(rng.uniform(20_000, 250_000))
-        banner = str(rng.choice(["SSH-2.0-libssh_0.9.6", "SSH-2.0-Go", "SSH-2.0-PUTTY", "SSH-2.0-libssh2_1.9.0"]))
+        banner = str(
+            rng.choice(
+                ["SSH-2.0-libssh_0.9.6", "SSH-2.0-Go", "SSH-2.0-PUTTY", "SSH-2.0-libssh2_1.9.0"]
+            )
+        )
         t = int(rng.integers(0, max(1, ctx.duration_us - 60 * _S)))
         for _ in range(int(rng.integers(3, 30))):
             got = open_tcp(ctx, attacker, server, 22, t, rtt)
@@ -462,7 +527,9 @@ def ssh_bruteforce(ctx: Ctx, budget: int) -> None:
             _ssh_handshake(ctx, tcp, banner.encode() + b"\r\n", rtt)
             for _ in range(int(rng.integers(1, 4))):
                 tcp.write(0, int(rng.choice([84, 100, 116])), dt=int(rng.integers(1000, 30_000)))
-                tcp.write(1, int(rng.choice([36, 52])), dt=rtt + int(rng.integers(500_000, 2_000_000)))
+                tcp.write(
+                    1, int(rng.choice([36, 52])), dt=rtt + int(rng.integers(500_000, 2_000_000))
+                )
             tcp.close(int(rng.integers(2)), dt=int(rng.integers(1000, 50_000)))
             tcp.emit(f)
             t = tcp.t + int(rng.integers(50_000, 3 * _S))
@@ -475,12 +542,14 @@ def port_scan(ctx: Ctx, budget: int) -> None:
     rng = ctx.rng
     for start, length, k in _episodes(ctx, budget):
         scanner = ctx.net.hosts["linux"][int(rng.integers(2))]
-        target = ctx.net.pick(str(rng.choice(["sshd", "nvr", "camera", "fileserver", "windows", "internet"])))
+        target = ctx.net.pick(
+            str(rng.choice(["sshd", "nvr", "camera", "fileserver", "windows", "internet"]))
+        )
         if target.ip == scanner.ip:
             continue
         opened = set(int(p) for p in rng.choice(TOP_PORTS, 4, replace=False))
         sport = int(rng.integers(32768, 65000))
-        ports = np.r_[TOP_PORTS, rng.permutation(np.arange(1, 65536))[: k]]
+        ports = np.r_[TOP_PORTS, rng.permutation(np.arange(1, 65536))[:k]]
         rng.shuffle(ports)
         # Each probed port costs: probe + (SYN-ACK + RST) when open, probe + RST when closed,
         # probe + retransmission when filtered (Windows hosts drop silently).
@@ -495,6 +564,12 @@ def port_scan(ctx: Ctx, budget: int) -> None:
             if f is not None:
                 rows.append((f, int(p), cost))
                 used += cost
+        for p in ports if not rows else []:  # too few packets left for a full probe
+            f = ctx.rec.new_flow(scanner.ip, sport, target.ip, int(p), 6)
+            if f is not None and int(p) not in opened:
+                rows.append((f, int(p), 1))
+                used = 1
+                break
         rem = k - used
         t = _times(ctx, start, max(1, length // 20), len(rows))
         smac, dmac = ctx.net.macs(scanner, target)
@@ -502,28 +577,96 @@ def port_scan(ctx: Ctx, budget: int) -> None:
         rtt = 300 if target.role != "internet" else int(rng.uniform(10_000, 100_000))
         cols: dict[str, list[Any]] = {name: [] for name in ("flow", "ts", "src", "dst", "smac", "dmac", "sport", "dport", "ttl", "df", "seq", "ack", "flags", "win", "opt_len")}  # fmt: skip
         for i, (f, p, cost) in enumerate(rows):
-            extra = 1 if rem > 0 and i == len(rows) - 1 else 0
+            extra = rem if i == len(rows) - 1 else 0  # nmap retransmissions
             seq = int(rng.integers(0, 1 << 32))
             for j in range(cost + extra):
-                t_j = int(t[i]) + j * rtt + (1_000_000 if j and not (p in opened or not silent) else 0)
+                t_j = (
+                    int(t[i])
+                    + j * rtt
+                    + (1_000_000 if j and not (p in opened or not silent) else 0)
+                )
                 if j == 0 or (p not in opened and silent) or j >= cost:  # probe or retransmission
-                    vals = (scanner.ip, target.ip, smac, dmac, sport, p, int(rng.integers(37, 60)), 0, seq, 0, SYN, 1024, 4)
+                    vals = (
+                        scanner.ip,
+                        target.ip,
+                        smac,
+                        dmac,
+                        sport,
+                        p,
+                        int(rng.integers(37, 60)),
+                        0,
+                        seq,
+                        0,
+                        SYN,
+                        1024,
+                        4,
+                    )
                 elif p in opened and j == 1:
-                    vals = (target.ip, scanner.ip, tmac, smac, p, sport, target.ttl, 1, int(rng.integers(0, 1 << 32)), seq + 1, SYN | ACK, target.stack.syn_window, 4)
+                    vals = (
+                        target.ip,
+                        scanner.ip,
+                        tmac,
+                        smac,
+                        p,
+                        sport,
+                        target.ttl,
+                        1,
+                        int(rng.integers(0, 1 << 32)),
+                        seq + 1,
+                        SYN | ACK,
+                        target.stack.syn_window,
+                        4,
+                    )
                 elif p in opened:
-                    vals = (scanner.ip, target.ip, smac, dmac, sport, p, 64, 1, seq + 1, 0, RST, 0, 0)
+                    vals = (
+                        scanner.ip,
+                        target.ip,
+                        smac,
+                        dmac,
+                        sport,
+                        p,
+                        64,
+                        1,
+                        seq + 1,
+                        0,
+                        RST,
+                        0,
+                        0,
+                    )
                 else:
-                    vals = (target.ip, scanner.ip, tmac, smac, p, sport, target.ttl, 1, 0, seq + 1, RST | ACK, 0, 0)
+                    vals = (
+                        target.ip,
+                        scanner.ip,
+                        tmac,
+                        smac,
+                        p,
+                        sport,
+                        target.ttl,
+                        1,
+                        0,
+                        seq + 1,
+                        RST | ACK,
+                        0,
+                        0,
+                    )
                 cols["flow"].append(f)
                 cols["ts"].append(t_j)
                 for name, v in zip(list(cols)[2:], vals, strict=True):
                     cols[name].append(v)
-        arr = {name: np.asarray(v, dtype=np.int64) for name, v in cols.items()}
+        arr: dict[str, Any] = {name: np.asarray(v, dtype=np.int64) for name, v in cols.items()}
         n = arr["ts"].shape[0]
         flow, ts = arr.pop("flow"), arr.pop("ts")
         arr["seq"] &= 0xFFFFFFFF
         arr["ack"] &= 0xFFFFFFFF
-        ctx.rec.add(flow, ts, [b""] * n, opts=_mss_opts(n, 1460), proto=6, ip_id=rng.integers(0, 65536, n), **arr)
+        ctx.rec.add(
+            flow,
+            ts,
+            [b""] * n,
+            opts=_mss_opts(n, 1460),
+            proto=6,
+            ip_id=rng.integers(0, 65536, n),
+            **arr,
+        )
 
 
 # Attack classes in the order of the class list, with their generators.

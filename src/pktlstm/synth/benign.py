@@ -8,7 +8,7 @@ from collections.abc import Callable
 import numpy as np
 
 from pktlstm.synth.hosts import Host
-from pktlstm.synth.session import ACK, SYN, Ctx, RST, TcpConv, emit_pair, new_flow_port, open_tcp
+from pktlstm.synth.session import ACK, RST, SYN, Ctx, TcpConv, emit_pair, new_flow_port, open_tcp
 
 _S = 1_000_000  # microseconds per second
 
@@ -59,7 +59,7 @@ def http_response(ctx: Ctx, body: int, status: str = "200 OK", server: str = "ng
 
 
 def _body(ctx: Ctx) -> int:
-    return int(min(12_000, ctx.rng.lognormal(7.3, 1.1)))
+    return int(min(4_000, ctx.rng.lognormal(6.2, 1.0)))
 
 
 def web_http(ctx: Ctx) -> None:
@@ -74,7 +74,9 @@ def web_http(ctx: Ctx) -> None:
     tcp.handshake()
     site, ua = str(rng.choice(SITES)), BROWSER_UA[int(rng.integers(len(BROWSER_UA)))]
     for _ in range(int(rng.integers(1, 7))):
-        tcp.write(0, http_request(site, str(rng.choice(PATHS)), ua), dt=int(rng.exponential(2 * _S)))
+        tcp.write(
+            0, http_request(site, str(rng.choice(PATHS)), ua), dt=int(rng.exponential(2 * _S))
+        )
         tcp.write(1, http_response(ctx, _body(ctx)), dt=rtt + int(rng.exponential(20_000)))
     r = rng.random()
     if r < 0.5:
@@ -101,10 +103,12 @@ def web_tls(ctx: Ctx) -> None:
     tcp.handshake()
     hello = int(rng.choice([517, 517, 583, 252, 289, 1780]))
     tcp.write(0, _tls_record(ctx, 22, hello, b"\x01\x00"), dt=int(rng.integers(100, 2000)))
-    tcp.write(1, _tls_record(ctx, 22, int(rng.integers(1200, 4800)), b"\x02\x00"), dt=rtt)
+    tcp.write(1, _tls_record(ctx, 22, int(rng.integers(1200, 2400)), b"\x02\x00"), dt=rtt)
     tcp.write(0, _tls_record(ctx, 20, 6) + _tls_record(ctx, 23, int(rng.integers(58, 90))), dt=500)
     for _ in range(int(rng.integers(1, 9))):
-        tcp.write(0, _tls_record(ctx, 23, int(rng.integers(90, 700))), dt=int(rng.exponential(1.5 * _S)))
+        tcp.write(
+            0, _tls_record(ctx, 23, int(rng.integers(90, 700))), dt=int(rng.exponential(1.5 * _S))
+        )
         tcp.write(1, _tls_record(ctx, 23, _body(ctx) + 30), dt=rtt + int(rng.exponential(30_000)))
     r = rng.random()
     if r < 0.6:
@@ -120,7 +124,11 @@ def dns_name(name: str) -> bytes:
 
 
 def dns_query(txid: int, name: str, qtype: int = 1) -> bytes:
-    return struct.pack("!HHHHHH", txid, 0x0100, 1, 0, 0, 0) + dns_name(name) + struct.pack("!HH", qtype, 1)
+    return (
+        struct.pack("!HHHHHH", txid, 0x0100, 1, 0, 0, 0)
+        + dns_name(name)
+        + struct.pack("!HH", qtype, 1)
+    )
 
 
 def dns_answer(ctx: Ctx, query: bytes, qtype: int, rcode: int = 0) -> bytes:
@@ -130,7 +138,14 @@ def dns_answer(ctx: Ctx, query: bytes, qtype: int, rcode: int = 0) -> bytes:
     head = txid + struct.pack("!HHHHH", 0x8180 | rcode, 1, n, 0, 0)
     rd = 4 if qtype == 1 else 16
     ans = b"".join(
-        struct.pack("!HHHIH", 0xC00C, qtype if qtype in (1, 28) else 1, 1, int(ctx.rng.integers(30, 3600)), rd)
+        struct.pack(
+            "!HHHIH",
+            0xC00C,
+            qtype if qtype in (1, 28) else 1,
+            1,
+            int(ctx.rng.integers(30, 3600)),
+            rd,
+        )
         + ctx.rand_bytes(rd)
         for _ in range(n)
     )
@@ -143,10 +158,13 @@ def dns_burst(ctx: Ctx) -> None:
     client = ctx.net.pick(str(rng.choice(["windows", "macos", "linux", "camera", "windows"])))
     resolver = ctx.net.hosts["router"][0]
     t = _start(ctx, 2 * _S)
+    flows, sports, ts, pay = [], [], [], []
     for _ in range(int(rng.integers(1, 12))):
         name = str(rng.choice(SITES))
         if rng.random() < 0.3:
-            label = "".join(rng.choice(list("abcdefghijklmnopqrstuvwxyz0123456789"), int(rng.integers(8, 20))))
+            label = "".join(
+                rng.choice(list("abcdefghijklmnopqrstuvwxyz0123456789"), int(rng.integers(8, 20)))
+            )
             name = f"{label}.cloudfront.net"
         qtypes = [1, 28] if client.stack.name in ("windows", "macos") else [1]
         for qtype in qtypes:
@@ -157,10 +175,15 @@ def dns_burst(ctx: Ctx) -> None:
             q = dns_query(int(rng.integers(0, 65536)), name, qtype)
             a = dns_answer(ctx, q, qtype, rcode=3 if rng.random() < 0.04 else 0)
             t += int(rng.integers(50, 30_000))
-            ts = np.array([t, t + int(rng.integers(300, 60_000))], dtype=np.int64)
-            emit_pair(ctx, flow, client, resolver, sport, 53, 17, ts, np.array([False, True]), [q, a])
-            if ctx.rec.remaining <= 0:
-                return
+            flows += [flow, flow]
+            sports += [sport, sport]
+            ts += [t, t + int(rng.integers(300, 60_000))]
+            pay += [q, a]
+    if flows:
+        rev = np.tile([False, True], len(flows) // 2)
+        emit_pair(
+            ctx, np.array(flows), client, resolver, np.array(sports), 53, 17, np.array(ts), rev, pay
+        )
 
 
 def ntp(ctx: Ctx) -> None:
@@ -240,9 +263,13 @@ def camera_stream(ctx: Ctx) -> None:
     tcp.handshake()
     url = f"rtsp://{cam.ip >> 24 & 255}.{cam.ip >> 16 & 255}.{cam.ip >> 8 & 255}.{cam.ip & 255}:554/stream1"
     for i, verb in enumerate(["OPTIONS", "DESCRIBE", "SETUP", "PLAY"]):
-        req = f"{verb} {url} RTSP/1.0\r\nCSeq: {i + 2}\r\nUser-Agent: LibVLC/3.0.18\r\n\r\n".encode()
+        req = (
+            f"{verb} {url} RTSP/1.0\r\nCSeq: {i + 2}\r\nUser-Agent: LibVLC/3.0.18\r\n\r\n".encode()
+        )
         tcp.write(0, req, dt=int(rng.integers(300, 3000)))
-        resp = f"RTSP/1.0 200 OK\r\nCSeq: {i + 2}\r\nServer: Hipcam RealServer/V1.0\r\n\r\n".encode()
+        resp = (
+            f"RTSP/1.0 200 OK\r\nCSeq: {i + 2}\r\nServer: Hipcam RealServer/V1.0\r\n\r\n".encode()
+        )
         tcp.write(1, resp + ctx.rand_bytes(420 if verb == "DESCRIBE" else 0), dt=rtt + 2000)
     t_play = tcp.t
     for _ in range(int(length // (30 * _S))):
@@ -260,13 +287,15 @@ def camera_stream(ctx: Ctx) -> None:
     if budget <= 0:
         return
     frames = np.arange(int(length / _S * fps))
-    per_frame = np.where(frames % (2 * fps) == 0, rng.integers(6, 14, frames.size), rng.integers(1, 3, frames.size))
+    per_frame = np.where(
+        frames % (2 * fps) == 0, rng.integers(6, 14, frames.size), rng.integers(1, 3, frames.size)
+    )
     per_frame = per_frame[: np.searchsorted(np.cumsum(per_frame), budget) + 1]
     k = int(min(per_frame.sum(), budget))
     frame_of = np.repeat(np.arange(per_frame.size), per_frame)[:k]
     ts = t_play + 5000 + frame_of * (_S // fps) + np.arange(k) % 16 * int(rng.integers(80, 300))
     last = np.r_[frame_of[1:] != frame_of[:-1], True]
-    sizes = np.where(last, rng.integers(200, 1100, k), rng.integers(1000, 1200, k))
+    sizes = np.where(last, rng.integers(150, 700, k), rng.integers(600, 1000, k))
     ssrc = ctx.rand_bytes(4)
     seq0, ts0 = int(rng.integers(0, 65536)), int(rng.integers(0, 1 << 32))
     pay = [
@@ -290,7 +319,15 @@ def mqtt(ctx: Ctx) -> None:
     tcp, flow = conv
     tcp.handshake()
     cid = f"sensor-{sensor.ip & 255:03d}".encode()
-    tcp.write(0, b"\x10" + bytes([12 + len(cid)]) + b"\x00\x04MQTT\x04\x02\x00\x3c" + struct.pack("!H", len(cid)) + cid, dt=2000)
+    tcp.write(
+        0,
+        b"\x10"
+        + bytes([12 + len(cid)])
+        + b"\x00\x04MQTT\x04\x02\x00\x3c"
+        + struct.pack("!H", len(cid))
+        + cid,
+        dt=2000,
+    )
     tcp.write(1, b"\x20\x02\x00\x00", dt=rtt)
     period = float(rng.choice([2, 5, 10, 30]))
     t_end = tcp.t + length
@@ -298,7 +335,9 @@ def mqtt(ctx: Ctx) -> None:
         topic = b"site/telemetry/" + cid
         msg = f'{{"t":{rng.normal(21, 3):.2f},"h":{rng.uniform(20, 80):.1f},"bat":{int(rng.integers(50, 100))}}}'.encode()
         body = struct.pack("!H", len(topic)) + topic + msg
-        tcp.write(0, b"\x30" + bytes([len(body)]) + body, dt=int(period * _S * rng.uniform(0.9, 1.1)))
+        tcp.write(
+            0, b"\x30" + bytes([len(body)]) + body, dt=int(period * _S * rng.uniform(0.9, 1.1))
+        )
         if rng.random() < 0.05:
             tcp.write(0, b"\xc0\x00", dt=1000)
             tcp.write(1, b"\xd0\x00", dt=rtt)
@@ -322,9 +361,26 @@ def ping(ctx: Ctx) -> None:
     rev = np.tile([False, True], n)
     ident = int(rng.integers(1, 65536))
     seqs = np.repeat(np.arange(1, n + 1), 2)
-    data = b"abcdefghijklmnopqrstuvwabcdefghi" if client.stack.name == "windows" else ctx.rand_bytes(8) + bytes(range(16, 64))
+    data = (
+        b"abcdefghijklmnopqrstuvwabcdefghi"
+        if client.stack.name == "windows"
+        else ctx.rand_bytes(8) + bytes(range(16, 64))
+    )
     flags = np.tile([8, 0], n)
-    emit_pair(ctx, flow, client, target, 0, 0, 1, ts, rev, [data] * (2 * n), flags=flags, seq=(ident << 16) | seqs)
+    emit_pair(
+        ctx,
+        flow,
+        client,
+        target,
+        0,
+        0,
+        1,
+        ts,
+        rev,
+        [data] * (2 * n),
+        flags=flags,
+        seq=(ident << 16) | seqs,
+    )
 
 
 def syn_retry(ctx: Ctx) -> None:
@@ -333,7 +389,9 @@ def syn_retry(ctx: Ctx) -> None:
     client = ctx.net.pick(str(rng.choice(["windows", "linux", "camera", "macos"])))
     server = ctx.net.pick("internet")
     rtt = _rtt(ctx, server)
-    conv = open_tcp(ctx, client, server, int(rng.choice([443, 80, 8080, 5223, 993])), _start(ctx, 10 * _S), rtt)
+    conv = open_tcp(
+        ctx, client, server, int(rng.choice([443, 80, 8080, 5223, 993])), _start(ctx, 10 * _S), rtt
+    )
     if conv is None:
         return
     tcp, flow = conv
@@ -361,8 +419,14 @@ def iot_poll(ctx: Ctx) -> None:
             return
         tcp, flow = conv
         tcp.handshake()
-        tcp.write(0, f"GET /api/v1/heartbeat?uid={cam.mac & 0xFFFFFF:06x} HTTP/1.1\r\nHost: p2p.cam-cloud.net\r\nUser-Agent: Wget\r\nConnection: close\r\n\r\n".encode(), dt=300)
-        tcp.write(1, http_response(ctx, int(rng.integers(20, 200)), server="openresty"), dt=rtt + 2000)
+        tcp.write(
+            0,
+            f"GET /api/v1/heartbeat?uid={cam.mac & 0xFFFFFF:06x} HTTP/1.1\r\nHost: p2p.cam-cloud.net\r\nUser-Agent: Wget\r\nConnection: close\r\n\r\n".encode(),
+            dt=300,
+        )
+        tcp.write(
+            1, http_response(ctx, int(rng.integers(20, 200)), server="openresty"), dt=rtt + 2000
+        )
         tcp.close(1, dt=100)
         tcp.emit(flow)
         t += period + int(rng.integers(0, _S))
@@ -374,10 +438,10 @@ def iot_poll(ctx: Ctx) -> None:
 KINDS: dict[str, tuple[float, Callable[[Ctx], None]]] = {
     "tls": (0.30, web_tls),
     "http": (0.14, web_http),
-    "dns": (0.10, dns_burst),
+    "dns": (0.13, dns_burst),
     "ssh": (0.10, ssh_session),
-    "rtsp": (0.14, camera_stream),
-    "mqtt": (0.07, mqtt),
+    "rtsp": (0.08, camera_stream),
+    "mqtt": (0.10, mqtt),
     "ntp": (0.02, ntp),
     "ping": (0.03, ping),
     "syn_retry": (0.03, syn_retry),

@@ -65,7 +65,9 @@ def parse_mix(text: str) -> dict[str, float]:
                 raise ValueError
             out[name.strip()] = float(value)
         except ValueError:
-            raise ConfigError(f"mix: {part!r} is not NAME=SHARE (e.g. benign=0.6,syn_flood=0.05)") from None
+            raise ConfigError(
+                f"mix: {part!r} is not NAME=SHARE (e.g. benign=0.6,syn_flood=0.05)"
+            ) from None
     if not out:
         raise ConfigError(f"mix: {text!r} names no class; expected NAME=SHARE,...")
     return out
@@ -107,7 +109,9 @@ class SynthConfig:
         bad = {k: v for k, v in self.mix.items() if not (math.isfinite(v) and v >= 0)}
         if bad:
             name, value = next(iter(bad.items()))
-            raise ConfigError(f"mix: share of {name!r} is {value!r}; shares must be finite and >= 0")
+            raise ConfigError(
+                f"mix: share of {name!r} is {value!r}; shares must be finite and >= 0"
+            )
         if sum(self.mix.values()) <= 0:
             raise ConfigError("mix: all shares are 0; give at least one class a positive share")
         # Store a normalised, ordered, read-only copy.

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pktlstm.synth.frames import DTYPES, MAX_OPTS, Packets
+from pktlstm.synth.frames import DTYPES, MAX_OPTS, Packets, _be
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,8 @@ class Recorder:
         ts: NDArray[np.int64],
         payload: list[bytes] | tuple[NDArray[np.uint8], NDArray[np.int64]],
         opts: NDArray[np.uint8] | None = None,
+        pair: tuple[int, ...] | None = None,
+        tcp: tuple[Any, ...] | None = None,
         **cols: Any,
     ) -> int:
         """Add ``len(ts)`` packets (the rest of the class budget at most); returns how many.
@@ -65,6 +67,10 @@ class Recorder:
         ``cols`` are Packets columns as arrays of length ``len(ts)`` or scalars; omitted
         columns are zero. ``payload`` is a list of bytes or (flat bytes, lengths).
         ``opts`` is ``(k, 40)`` TCP option bytes (``opt_len`` gives the used length).
+        ``pair`` (see ``PAIR_FIELDS``) derives addresses, ports, MACs, TTL, DF and IP ids
+        from two hosts and the ``rev`` column (1: packet goes b -> a) for columns not
+        given in ``cols``; ``tcp`` (see ``TCP_FIELDS``) derives sequence and ack numbers,
+        windows and options of a TCP connection from its flags, directions and payloads.
         """
         k = min(int(ts.shape[0]), self.remaining)
         if k <= 0:
@@ -79,33 +85,188 @@ class Recorder:
         block: dict[str, Any] = {"n": k, "ts": ts[:k], "flow": _cut(flow, k), "payload": flat}
         block["pay_len"] = lens
         block["opts"] = None if opts is None else opts[:k]
+        block["pair"] = pair
+        block["tcp"] = tcp
         for name, value in cols.items():
             block[name] = _cut(value, k)
         self._blocks.append(block)
         self.remaining -= k
         return k
 
-    def packets(self) -> tuple[Packets, NDArray[np.int64]]:
+    def packets(self, rng: np.random.Generator) -> tuple[Packets, NDArray[np.int64]]:
         """All recorded packets (in recording order) and the flow index of each."""
-        sizes = [b["n"] for b in self._blocks]
-        n = int(sum(sizes))
+        blocks = self._blocks
+        sizes = np.array([b["n"] for b in blocks], dtype=np.int64)
+        ends = np.cumsum(sizes)
+        starts = (ends - sizes).tolist()
+        n = int(ends[-1]) if blocks else 0
         cols: dict[str, Any] = {}
-        for name, dtype in DTYPES.items():
-            if name in ("payload", "opts"):
+        for name, dtype in [*DTYPES.items(), ("flow", np.int64), ("rev", np.int64)]:
+            if name in ("payload", "opts", "pay_start"):
                 continue
-            parts = [np.broadcast_to(np.asarray(b.get(name, 0), dtype=dtype), (b["n"],)) for b in self._blocks]
-            cols[name] = np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
+            # Scalars of every block expanded at once, then array blocks copied in.
+            scalars = [b.get(name, 0) for b in blocks]
+            is_arr = [isinstance(v, np.ndarray) and v.ndim > 0 for v in scalars]
+            base = np.array(
+                [0 if a else v for v, a in zip(scalars, is_arr, strict=True)], dtype=np.int64
+            )
+            col = np.repeat(base, sizes).astype(dtype)
+            for i in np.flatnonzero(is_arr).tolist():
+                col[starts[i] : starts[i] + blocks[i]["n"]] = scalars[i]
+            cols[name] = col
+        flow = cols.pop("flow")
+        rev = cols.pop("rev")
         opts = np.zeros((n, MAX_OPTS), dtype=np.uint8)
-        pos = 0
-        for b in self._blocks:
+        for b, s0 in zip(blocks, starts, strict=True):
             if b["opts"] is not None:
-                opts[pos : pos + b["n"], : b["opts"].shape[1]] = b["opts"]
-            pos += b["n"]
-        parts = [b["payload"] for b in self._blocks]
+                opts[s0 : s0 + b["n"], : b["opts"].shape[1]] = b["opts"]
+        cols["opts"] = opts
+        _resolve_pairs(blocks, sizes, np.asarray(starts, dtype=np.int64), cols, rev, rng)
+        _resolve_tcp(blocks, sizes, np.asarray(starts, dtype=np.int64), cols, rev, rng)
+        opts = cols.pop("opts")
+        parts = [b["payload"] for b in blocks]
         payload = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8)
-        fparts = [np.broadcast_to(np.asarray(b["flow"], dtype=np.int64), (b["n"],)) for b in self._blocks]
-        flow = np.concatenate(fparts) if fparts else np.zeros(0, dtype=np.int64)
-        return Packets(**cols, opts=opts, payload=payload), flow
+        pay_start = np.cumsum(cols["pay_len"]) - cols["pay_len"]
+        return Packets(**cols, opts=opts, pay_start=pay_start, payload=payload), flow
+
+
+# Per-block host facts for two-way blocks (Recorder.add(pair=...)), in this order.
+PAIR_FIELDS = (
+    "a_ip", "b_ip", "a_ttl", "b_ttl", "a_df", "b_df", "a_smac", "a_dmac", "b_smac", "b_dmac",
+    "sport", "dport", "a_idmode", "b_idmode",
+)  # fmt: skip
+# IP id modes: per-flow counter, host counter (jumps), random, zero.
+ID_MODES = {"inc": 0, "global": 1, "random": 2, "zero": 3}
+# Per-connection facts of TCP blocks (Recorder.add(tcp=...)), in this order; the last two
+# are the client and server Stack objects (for SYN options).
+TCP_FIELDS = (
+    "rtt", "c_clock", "s_clock", "c_win", "s_win", "c_syn_win", "s_syn_win", "both_ts",
+    "c_isn", "s_isn", "c_stack", "s_stack",
+)  # fmt: skip
+
+
+def _rows(
+    blocks_idx: list[int], sizes: NDArray[np.int64], starts: NDArray[np.int64]
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Global row numbers of the chosen blocks' packets, and the block rank of each row."""
+    sz = sizes[blocks_idx]
+    rank = np.repeat(np.arange(len(blocks_idx)), sz)
+    first = np.cumsum(sz) - sz
+    rows = starts[blocks_idx][rank] + (np.arange(int(sz.sum())) - first[rank])
+    return rows, rank
+
+
+def _resolve_pairs(
+    blocks: list[dict[str, Any]], sizes: NDArray[np.int64], starts: NDArray[np.int64],
+    cols: dict[str, Any], rev: NDArray[np.int64], rng: np.random.Generator,
+) -> None:  # fmt: skip
+    """Fill addresses, ports, MACs, TTL, DF and IP ids of two-way blocks, vectorised."""
+    idx = [i for i, b in enumerate(blocks) if b["pair"] is not None]
+    if not idx:
+        return
+    rows, rank = _rows(idx, sizes, starts)
+    info = np.array([blocks[i]["pair"] for i in idx], dtype=np.int64)[rank]  # (m, 14)
+    f = {name: info[:, j] for j, name in enumerate(PAIR_FIELDS)}
+    r = rev[rows] != 0
+    derived = {
+        "src": np.where(r, f["b_ip"], f["a_ip"]),
+        "dst": np.where(r, f["a_ip"], f["b_ip"]),
+        "smac": np.where(r, f["b_smac"], f["a_smac"]),
+        "dmac": np.where(r, f["b_dmac"], f["a_dmac"]),
+        "sport": np.where(r, f["dport"], f["sport"]),
+        "dport": np.where(r, f["sport"], f["dport"]),
+        "ttl": np.where(r, f["b_ttl"], f["a_ttl"]),
+        "df": np.where(r, f["b_df"], f["a_df"]),
+        "ip_id": _ip_ids(rank * 2 + r, np.where(r, f["b_idmode"], f["a_idmode"]), rng),
+    }
+    for name, values in derived.items():
+        given = np.array([name in blocks[i] for i in idx])[rank]
+        keep = ~given
+        cols[name][rows[keep]] = values[keep]
+
+
+def _ip_ids(
+    group: NDArray[np.int64], mode: NDArray[np.int64], rng: np.random.Generator
+) -> NDArray[np.int64]:
+    """IPv4 ids: counters per (block, direction) group from a random start (steps of 1,
+    or 1-5 for host-wide counters), random, or zero, by ``mode`` (see ID_MODES)."""
+    m = group.shape[0]
+    order = np.argsort(group, kind="stable")
+    g = group[order]
+    head = np.r_[True, g[1:] != g[:-1]] if m else np.zeros(0, dtype=bool)
+    step = np.where(mode[order] == 1, rng.integers(1, 6, m), 1)
+    c: NDArray[np.int64] = np.cumsum(step)
+    head_pos = np.maximum.accumulate(np.where(head, np.arange(m), 0))
+    start = np.asarray(rng.integers(0, 65536, m))[head_pos]
+    val = start + c - (c - step)[head_pos]
+    out = np.empty(m, dtype=np.int64)
+    out[order] = val & 0xFFFF
+    out = np.where(mode == 2, rng.integers(0, 65536, m), out)
+    return np.where(mode == 3, 0, out)
+
+
+def _resolve_tcp(
+    blocks: list[dict[str, Any]], sizes: NDArray[np.int64], starts: NDArray[np.int64],
+    cols: dict[str, Any], rev: NDArray[np.int64], rng: np.random.Generator,
+) -> None:  # fmt: skip
+    """Sequence/ack numbers, windows and options of TCP connection blocks, vectorised."""
+    idx = [i for i, b in enumerate(blocks) if b["tcp"] is not None]
+    if not idx:
+        return
+    rows, rank = _rows(idx, sizes, starts)
+    infos = [blocks[i]["tcp"] for i in idx]
+    num = np.array([t[:10] for t in infos], dtype=np.int64)
+    f = {name: num[:, j][rank] for j, name in enumerate(TCP_FIELDS[:10])}
+    m = rows.shape[0]
+    d = rev[rows] != 0
+    flags = cols["flags"][rows].astype(np.int64)
+    syn, fin, ackf, rst = (flags & 2) != 0, (flags & 1) != 0, (flags & 16) != 0, (flags & 4) != 0
+    adv = cols["pay_len"][rows] + fin
+    first = np.cumsum(sizes[idx]) - sizes[idx]
+
+    def incl(v: NDArray[np.int64]) -> NDArray[np.int64]:  # cumulative within each connection
+        c = np.cumsum(v)
+        return c - (c - v)[first][rank]
+
+    sent0, sent1 = incl(np.where(d, 0, adv)), incl(np.where(d, adv, 0))
+    syn0, syn1 = incl((syn & ~d).astype(np.int64)) > 0, incl((syn & d).astype(np.int64)) > 0
+    own_isn = np.where(d, f["s_isn"], f["c_isn"])
+    oth_isn = np.where(d, f["c_isn"], f["s_isn"])
+    own_sent, oth_sent = np.where(d, sent1, sent0), np.where(d, sent0, sent1)
+    own_syn, oth_syn = np.where(d, syn1, syn0), np.where(d, syn0, syn1)
+    seq = np.where(syn, own_isn, own_isn + own_syn + own_sent - adv)
+    ack = np.where(ackf, oth_isn + oth_syn + oth_sent, 0)
+    cols["seq"][rows] = seq & 0xFFFFFFFF
+    cols["ack"][rows] = ack & 0xFFFFFFFF
+    base = np.where(d, f["s_win"], f["c_win"])
+    win = base + rng.integers(0, 1 + base // 16 + 1, m) * (rng.random(m) < 0.3)
+    win = np.where(syn, np.where(d, f["s_syn_win"], f["c_syn_win"]), win)
+    cols["win"][rows] = np.where(rst, 0, win) & 0xFFFF
+    ts = cols["ts"][rows]
+    tsval = (np.where(d, f["s_clock"], f["c_clock"]) + ts // 1000) & 0xFFFFFFFF
+    half = f["rtt"] // 2
+    tsecr = (
+        np.where(d, f["c_clock"], f["s_clock"]) + np.maximum(ts - half, 0) // 1000
+    ) & 0xFFFFFFFF
+    opts = np.zeros((m, MAX_OPTS), dtype=np.uint8)
+    opt_len = np.where((f["both_ts"] != 0) & ~rst, 12, 0)
+    opts[:, 0:2] = 1
+    opts[:, 2] = 8
+    opts[:, 3] = 10
+    opts[:, 4:8] = _be(tsval, 4)
+    opts[:, 8:12] = _be(tsecr, 4)
+    opts[opt_len == 0] = 0
+    for j in np.flatnonzero(syn).tolist():
+        c_stack, s_stack = infos[rank[j]][10], infos[rank[j]][11]
+        if flags[j] & 16:
+            o = s_stack.syn_options(int(tsval[j]), int(tsval[j - 1]) if j else 0, reply_to=c_stack)
+        else:
+            o = (s_stack if d[j] else c_stack).syn_options(int(tsval[j]))
+        opts[j] = 0
+        opts[j, : len(o)] = np.frombuffer(o, dtype=np.uint8)
+        opt_len[j] = len(o)
+    cols["opts"][rows] = opts
+    cols["opt_len"][rows] = opt_len
 
 
 def _cut(value: Any, k: int) -> Any:

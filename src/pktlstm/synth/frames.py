@@ -23,7 +23,7 @@ class Packets:
     ``flags``, its code from ``ack & 0xff`` and bytes 4..7 (identifier, sequence) from
     ``seq``; any other protocol (GRE 47) has no transport header: the payload is
     everything after the IPv4 header. Shapes are ``(n,)`` except ``opts`` ``(n, 40)``;
-    ``payload`` is the concatenation of all payloads, ``pay_len`` their lengths.
+    packet i's payload is ``payload[pay_start[i] : pay_start[i] + pay_len[i]]``.
     ``ts`` is in microseconds from the start of the capture.
     """
 
@@ -46,36 +46,42 @@ class Packets:
     opt_len: NDArray[np.uint8]
     opts: NDArray[np.uint8]
     pay_len: NDArray[np.int64]
+    pay_start: NDArray[np.int64]
     payload: NDArray[np.uint8]
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])
 
-    def pay_off(self) -> NDArray[np.int64]:
-        """Start offset of each payload in ``payload``, shape ``(n + 1,)``."""
-        off = np.zeros(len(self) + 1, dtype=np.int64)
-        np.cumsum(self.pay_len, out=off[1:])
-        return off
-
     def take(self, index: NDArray[np.int64]) -> Packets:
-        """Rows in the order of ``index`` (payloads gathered accordingly)."""
-        off = self.pay_off()
-        lens = self.pay_len[index]
-        payload = _gather_ragged(self.payload, off[:-1][index], lens)
-        cols: dict[str, Any] = {}
-        for f in fields(self):
-            if f.name not in ("payload", "pay_len"):
-                cols[f.name] = getattr(self, f.name)[index]
-        return Packets(**cols, pay_len=lens, payload=payload)
+        """Rows in the order of ``index`` (the payload buffer is shared, not copied)."""
+        cols = {f.name: getattr(self, f.name)[index] for f in fields(self) if f.name != "payload"}
+        return Packets(**cols, payload=self.payload)
 
 
 # dtype of every column except the ragged payload.
 DTYPES: dict[str, Any] = {f.name: None for f in fields(Packets)}
 DTYPES.update(
-    ts=np.int64, smac=np.uint64, dmac=np.uint64, src=np.uint32, dst=np.uint32, proto=np.uint8,
-    ttl=np.uint8, tos=np.uint8, df=np.uint8, ip_id=np.uint16, sport=np.uint16, dport=np.uint16,
-    seq=np.uint32, ack=np.uint32, flags=np.uint8, win=np.uint16, opt_len=np.uint8,
-    opts=np.uint8, pay_len=np.int64, payload=np.uint8,
+    ts=np.int64,
+    smac=np.uint64,
+    dmac=np.uint64,
+    src=np.uint32,
+    dst=np.uint32,
+    proto=np.uint8,
+    ttl=np.uint8,
+    tos=np.uint8,
+    df=np.uint8,
+    ip_id=np.uint16,
+    sport=np.uint16,
+    dport=np.uint16,
+    seq=np.uint32,
+    ack=np.uint32,
+    flags=np.uint8,
+    win=np.uint16,
+    opt_len=np.uint8,
+    opts=np.uint8,
+    pay_len=np.int64,
+    pay_start=np.int64,
+    payload=np.uint8,
 )
 
 
@@ -99,54 +105,35 @@ def _word_sums(mat: NDArray[np.uint8]) -> NDArray[np.int64]:
     return (m[:, 0::2] * 256 + m[:, 1::2]).sum(axis=1)
 
 
-def _ragged_word_sums(flat: NDArray[np.uint8], lens: NDArray[np.int64]) -> NDArray[np.int64]:
-    """Sum of 16-bit words of each ragged segment, each starting at an even offset."""
-    off = np.zeros(lens.shape[0] + 1, dtype=np.int64)
-    np.cumsum(lens, out=off[1:])
-    if flat.shape[0] == 0:
-        return np.zeros(lens.shape[0], dtype=np.int64)
-    b = flat.astype(np.int64)
-    even = np.zeros(b.shape[0] + 1, dtype=np.int64)
-    odd = np.zeros(b.shape[0] + 1, dtype=np.int64)
-    b_even = b.copy()
-    b_even[1::2] = 0
-    np.cumsum(b_even, out=even[1:])
-    b[0::2] = 0
-    np.cumsum(b, out=odd[1:])
-    s, e = off[:-1], off[1:]
-    ge = even[e] - even[s]  # bytes at even global positions
-    go = odd[e] - odd[s]
-    start_even = (s & 1) == 0
-    return np.where(start_even, ge * 256 + go, go * 256 + ge)
+def _payload_views(p: Packets) -> list[memoryview]:
+    mv = memoryview(p.payload.data)
+    return [
+        mv[a:b]
+        for a, b in zip(p.pay_start.tolist(), (p.pay_start + p.pay_len).tolist(), strict=True)
+    ]
 
 
-def _gather_ragged(
-    flat: NDArray[np.uint8], starts: NDArray[np.int64], lens: NDArray[np.int64]
-) -> NDArray[np.uint8]:
-    total = int(lens.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.uint8)
-    out_off = np.cumsum(lens) - lens
-    idx = np.repeat(starts - out_off, lens) + np.arange(total, dtype=np.int64)
-    return flat[idx]
-
-
-def _interleave(
-    head: NDArray[np.uint8], head_len: NDArray[np.int64], tail: NDArray[np.uint8], tail_len: NDArray[np.int64]
-) -> NDArray[np.uint8]:
-    """Per row ``head[i, :head_len[i]]`` then row i's ragged ``tail`` segment, concatenated."""
-    tot = head_len + tail_len
-    ends = np.cumsum(tot)
-    starts = ends - tot
-    n_out = int(ends[-1]) if ends.shape[0] else 0
-    marker = np.zeros(n_out + 1, dtype=np.int8)
-    np.add.at(marker, starts, 1)
-    np.add.at(marker, starts + head_len, -1)
-    is_head = np.cumsum(marker[:-1], dtype=np.int8) > 0
-    out = np.empty(n_out, dtype=np.uint8)
-    out[is_head] = head[np.arange(head.shape[1]) < head_len[:, None]]
-    out[~is_head] = tail
-    return out
+def _payload_word_sums(views: list[memoryview], lens: NDArray[np.int64]) -> NDArray[np.int64]:
+    """Sum of the big-endian 16-bit words of each payload (odd lengths padded with a zero)."""
+    n = lens.shape[0]
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    pad = [b"", b"\x00"]
+    odd = (lens & 1).tolist()
+    parts: list[bytes | memoryview] = []
+    for v, o in zip(views, odd, strict=True):
+        parts.append(v)
+        parts.append(pad[o])
+    # Native-order words: a one's complement sum is byte-order independent up to a final
+    # swap of the folded 16-bit result (RFC 1071), and native words sum much faster.
+    words = np.frombuffer(b"".join(parts) + b"\x00\x00", dtype="<u2")
+    starts = np.zeros(n, dtype=np.int64)
+    np.cumsum((lens[:-1] + 1) // 2, out=starts[1:])
+    sums = np.add.reduceat(words, starts, dtype=np.uint64).astype(np.int64)
+    for _ in range(3):
+        sums = (sums & 0xFFFF) + (sums >> 16)
+    sums = ((sums & 0xFF) << 8) | (sums >> 8)
+    return np.where(lens > 0, sums, 0)
 
 
 def _headers(p: Packets, pay_sum: NDArray[np.int64]) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
@@ -215,35 +202,42 @@ def _headers(p: Packets, pay_sum: NDArray[np.int64]) -> tuple[NDArray[np.uint8],
     return hdr, _ETH + _IP + l4
 
 
+def _join(head: NDArray[np.uint8], head_len: NDArray[np.int64], views: list[memoryview]) -> bytes:
+    """Per row ``head[i, :head_len[i]]`` then payload i, all concatenated."""
+    width = head.shape[1]
+    hb = memoryview(np.ascontiguousarray(head).reshape(-1).data)
+    parts: list[memoryview] = []
+    for i, (hl, v) in enumerate(zip(head_len.tolist(), views, strict=True)):
+        parts.append(hb[i * width : i * width + hl])
+        parts.append(v)
+    return b"".join(parts)
+
+
 def _chunks(n: int) -> list[slice]:
-    return [slice(i, min(n, i + _CHUNK)) for i in range(0, n, _CHUNK)] or [slice(0, 0)]
-
-
-def _slice(p: Packets, sl: slice, off: NDArray[np.int64]) -> Packets:
-    cols = {f.name: getattr(p, f.name)[sl] for f in fields(p) if f.name != "payload"}
-    start, stop = sl.start, sl.stop
-    return Packets(**cols, payload=p.payload[off[start] : off[stop]])
+    return [slice(i, min(n, i + _CHUNK)) for i in range(0, n, _CHUNK)]
 
 
 def ip_packets(p: Packets) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
     """IPv4 packets (no Ethernet), concatenated, and their lengths: for encapsulation."""
-    off = p.pay_off()
     parts, lens = [], []
     for sl in _chunks(len(p)):
-        q = _slice(p, sl, off)
-        hdr, hlen = _headers(q, _ragged_word_sums(q.payload, q.pay_len))
-        parts.append(_interleave(hdr[:, _ETH:], hlen - _ETH, q.payload, q.pay_len))
+        q = p.take(np.arange(sl.start, sl.stop))
+        views = _payload_views(q)
+        hdr, hlen = _headers(q, _payload_word_sums(views, q.pay_len))
+        parts.append(_join(hdr[:, _ETH:], hlen - _ETH, views))
         lens.append(hlen - _ETH + q.pay_len)
-    return np.concatenate(parts), np.concatenate(lens)
+    if not parts:
+        return np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.int64)
+    return np.frombuffer(b"".join(parts), dtype=np.uint8), np.concatenate(lens)
 
 
 def pcap_records(p: Packets, ts_sec: NDArray[np.int64], ts_frac: NDArray[np.int64]) -> list[bytes]:
     """Classic pcap records (16-byte little-endian record header + Ethernet frame) as byte chunks."""
-    off = p.pay_off()
     out = []
     for sl in _chunks(len(p)):
-        q = _slice(p, sl, off)
-        hdr, hlen = _headers(q, _ragged_word_sums(q.payload, q.pay_len))
+        q = p.take(np.arange(sl.start, sl.stop))
+        views = _payload_views(q)
+        hdr, hlen = _headers(q, _payload_word_sums(views, q.pay_len))
         flen = hlen + q.pay_len
         rec = np.empty((len(q), 4), dtype="<u4")
         rec[:, 0] = ts_sec[sl]
@@ -251,5 +245,5 @@ def pcap_records(p: Packets, ts_sec: NDArray[np.int64], ts_frac: NDArray[np.int6
         rec[:, 2] = flen
         rec[:, 3] = flen
         head = np.concatenate([rec.view(np.uint8).reshape(-1, 16), hdr], axis=1)
-        out.append(_interleave(head, 16 + hlen, q.payload, q.pay_len).tobytes())
+        out.append(_join(head, 16 + hlen, views))
     return out

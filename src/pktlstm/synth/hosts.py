@@ -55,13 +55,19 @@ class Stack:
         if self.layout == "mss":
             out = mss
         elif self.layout == "windows":
-            out = mss + (bytes([_NOP]) + wsb if ws else b"") + (bytes([_NOP, _NOP]) + sk if sack else b"")
+            out = (
+                mss
+                + (bytes([_NOP]) + wsb if ws else b"")
+                + (bytes([_NOP, _NOP]) + sk if sack else b"")
+            )
             if ts:
                 out = mss + (bytes([_NOP]) + wsb if ws else b"") + bytes([_NOP, _NOP]) + tsb[:10]
-                out += (sk if sack else bytes([_NOP, _NOP]))
+                out += sk if sack else bytes([_NOP, _NOP])
         elif self.layout == "macos":
             out = mss + (bytes([_NOP]) + wsb if ws else b"")
-            out += (bytes([_NOP, _NOP]) + tsb if ts else b"") + (sk + bytes([_EOL, _EOL]) if sack else b"")
+            out += (bytes([_NOP, _NOP]) + tsb if ts else b"") + (
+                sk + bytes([_EOL, _EOL]) if sack else b""
+            )
         else:  # linux: MSS, SACK_PERM, TS, NOP, WS (SACK_PERM + TS merged as in Linux)
             if sack and ts:
                 out = mss + sk + tsb
@@ -79,19 +85,43 @@ class Stack:
 STACKS: dict[str, Stack] = {
     "linux": Stack("linux", 64, True, 64240, 501, wscale=7, layout="linux", ip_id="inc"),
     "windows": Stack(
-        "windows", 128, True, 64240, 1026, wscale=8, timestamps=False, layout="windows", ip_id="global"
+        "windows",
+        128,
+        True,
+        64240,
+        1026,
+        wscale=8,
+        timestamps=False,
+        layout="windows",
+        ip_id="global",
     ),
     "macos": Stack("macos", 64, True, 65535, 2058, wscale=6, layout="macos", ip_id="random"),
     # Old embedded Linux 2.6/3.x kernels with busybox userland (cameras, DVRs, routers).
     "busybox": Stack("busybox", 64, True, 5840, 1460, wscale=2, layout="linux", ip_id="inc"),
     # Small RTOS / lwIP sensors: TTL 255, no DF, MSS only.
     "lwip": Stack(
-        "lwip", 255, False, 5840, 5840, mss=1460, wscale=-1, sack=False, timestamps=False,
-        layout="mss", ip_id="global",
+        "lwip",
+        255,
+        False,
+        5840,
+        5840,
+        mss=1460,
+        wscale=-1,
+        sack=False,
+        timestamps=False,
+        layout="mss",
+        ip_id="global",
     ),
     "server_linux": Stack("server_linux", 64, True, 65160, 509, wscale=7, layout="linux"),
     "server_windows": Stack(
-        "server_windows", 128, True, 65535, 2053, wscale=8, timestamps=False, layout="windows",
+        "server_windows",
+        128,
+        True,
+        65535,
+        2053,
+        wscale=8,
+        timestamps=False,
+        layout="windows",
         ip_id="global",
     ),
 }
@@ -127,7 +157,8 @@ def ip_int(text: str) -> int:
 
 
 def ip_str(value: int) -> str:
-    return str(ipaddress.IPv4Address(int(value)))
+    v = int(value)
+    return f"{v >> 24}.{v >> 16 & 255}.{v >> 8 & 255}.{v & 255}"
 
 
 @dataclass
@@ -212,9 +243,14 @@ class Network:
             if (ip >> 24) not in (10, 127, 172, 192, 100, 169):
                 break
         return Host(
-            ip=ip, mac=self.router_mac, stack=STACKS[stack], role="internet",
-            hops=int(rng.integers(6, 24)), next_port=int(rng.integers(33000, 60000)),
-            ip_id=int(rng.integers(0, 65536)), clock_ms=int(rng.integers(1 << 20, 1 << 31)),
+            ip=ip,
+            mac=self.router_mac,
+            stack=STACKS[stack],
+            role="internet",
+            hops=int(rng.integers(6, 24)),
+            next_port=int(rng.integers(33000, 60000)),
+            ip_id=int(rng.integers(0, 65536)),
+            clock_ms=int(rng.integers(1 << 20, 1 << 31)),
         )
 
 

@@ -8,8 +8,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from pktlstm.synth.frames import MAX_OPTS, _be
-from pktlstm.synth.flows import Recorder
+from pktlstm.synth.flows import ID_MODES, Recorder
 from pktlstm.synth.hosts import Host, Network
 
 FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
@@ -24,67 +23,50 @@ class Ctx:
     rec: Recorder
     duration_us: int
 
+    _pool: bytes = b""
+
     def rand_bytes(self, n: int) -> bytes:
-        return self.rng.bytes(n)
-
-
-def ip_ids(ctx: Ctx, host: Host, k: int) -> NDArray[np.int64]:
-    """IPv4 identification values for ``k`` consecutive packets sent by ``host``."""
-    mode = host.stack.ip_id
-    rng = ctx.rng
-    if mode == "random":
-        return rng.integers(0, 65536, k)
-    if mode == "zero":
-        return np.zeros(k, dtype=np.int64)
-    if mode == "global":
-        steps = rng.integers(1, 6, k)
-        start = host.ip_id
-        ids = (start + np.cumsum(steps)) & 0xFFFF
-        host.ip_id = int(ids[-1]) if k else start
-        return ids
-    return (int(rng.integers(0, 65536)) + np.arange(k)) & 0xFFFF
+        """``n`` random-looking bytes (slices of a seeded 1 MiB pool: cheap and deterministic)."""
+        if not self._pool:
+            self._pool = self.rng.integers(0, 256, 1 << 20, dtype=np.uint8).tobytes()
+        if n > len(self._pool):
+            return (self._pool * (n // len(self._pool) + 1))[:n]
+        start = int(self.rng.integers(0, len(self._pool) - n + 1))
+        return self._pool[start : start + n]
 
 
 def emit_pair(
     ctx: Ctx,
-    flow: int,
+    flow: int | NDArray[np.int64],
     a: Host,
     b: Host,
-    sport: int,
+    sport: int | NDArray[np.int64],
     dport: int,
     proto: int,
     ts: NDArray[np.int64],
-    rev: NDArray[np.bool_],
+    rev: NDArray[np.bool_] | NDArray[np.int64],
     payload: list[bytes] | tuple[NDArray[np.uint8], NDArray[np.int64]],
+    tcp: tuple[Any, ...] | None = None,
     **cols: Any,
 ) -> int:
     """Record a block of packets between ``a`` (port ``sport``) and ``b`` (``dport``).
 
     ``rev[i]`` is True when packet i goes b -> a. Addresses, ports, MACs, TTL, DF and
-    IP ids follow from the hosts; ``cols`` overrides or adds Packets columns.
+    IP ids follow from the hosts (resolved later, vectorised over all blocks); ``cols``
+    overrides or adds Packets columns. ``sport`` may be an array (one per packet).
     """
-    k = int(ts.shape[0])
-    rev = np.asarray(rev, dtype=bool)
-    ids = np.empty(k, dtype=np.int64)
-    nr = int(rev.sum())
-    ids[~rev] = ip_ids(ctx, a, k - nr)
-    ids[rev] = ip_ids(ctx, b, nr)
-    amac, bmac_from_a = ctx.net.macs(a, b)
-    bmac, amac_from_b = ctx.net.macs(b, a)
-    base: dict[str, Any] = {
-        "src": np.where(rev, b.ip, a.ip),
-        "dst": np.where(rev, a.ip, b.ip),
-        "smac": np.where(rev, bmac, amac),
-        "dmac": np.where(rev, amac_from_b, bmac_from_a),
-        "sport": np.where(rev, dport, sport),
-        "dport": np.where(rev, sport, dport),
-        "ttl": np.where(rev, b.ttl, a.ttl),
-        "df": np.where(rev, b.stack.df, a.stack.df),
-        "ip_id": ids,
-        "proto": proto,
-    }
-    base.update(cols)
-    return ctx.rec.add(flow, ts, payload, **base)
+    amac, a_dmac = ctx.net.macs(a, b)
+    bmac, b_dmac = ctx.net.macs(b, a)
+    rev_ = np.asarray(rev, dtype=np.int64)
+    if isinstance(sport, np.ndarray):
+        cols["sport"] = np.where(rev_, dport, sport)
+        cols["dport"] = np.where(rev_, sport, dport)
+        sport = 0
+    pair = (
+        a.ip, b.ip, a.ttl, b.ttl, int(a.stack.df), int(b.stack.df), amac, a_dmac, bmac, b_dmac,
+        sport, dport, ID_MODES[a.stack.ip_id], ID_MODES[b.stack.ip_id],
+    )  # fmt: skip
+    return ctx.rec.add(flow, ts, payload, pair=pair, tcp=tcp, rev=rev_, proto=proto, **cols)
 
 
 class TcpConv:
@@ -105,7 +87,6 @@ class TcpConv:
         self.flags: list[int] = []
         self.pay: list[bytes] = []
         self.ts: list[int] = []
-        self.nxt = [0, 0]
 
     def pkt(self, d: int, flags: int, payload: bytes = b"", dt: int = 0) -> None:
         """One packet from side ``d`` after ``dt`` microseconds."""
@@ -146,61 +127,32 @@ class TcpConv:
         self.pkt(d, RST | ACK, dt=dt)
 
     def emit(self, flow: int) -> int:
-        """Record the connection's packets; returns how many were kept (budget)."""
-        ctx, c, s = self.ctx, self.c, self.s
-        rng = ctx.rng
-        k = len(self.dirs)
-        dirs = np.asarray(self.dirs, dtype=np.int64)
-        flags = np.asarray(self.flags, dtype=np.int64)
-        ts = np.asarray(self.ts, dtype=np.int64)
-        isn = [int(rng.integers(0, 1 << 32)), int(rng.integers(0, 1 << 32))]
-        nxt = list(isn)
-        self.nxt = nxt  # next sequence number per side, after the last packet
-        seq = np.empty(k, dtype=np.int64)
-        ack = np.empty(k, dtype=np.int64)
-        for i in range(k):
-            d, f, n = self.dirs[i], self.flags[i], len(self.pay[i])
-            if f & SYN:
-                seq[i] = isn[d]
-                nxt[d] = isn[d] + 1
-            else:
-                seq[i] = nxt[d]
-                nxt[d] += n + (1 if f & FIN else 0)
-            ack[i] = nxt[1 - d] if f & ACK else 0
-        # Windows: SYNs announce syn_window; later segments the stack's base value + drift.
-        base = np.where(dirs == 0, c.stack.data_window, s.stack.data_window)
-        win = base + rng.integers(0, 1 + base // 16 + 1, k) * (rng.random(k) < 0.3)
-        win = np.where(flags & SYN, np.where(dirs == 0, c.stack.syn_window, s.stack.syn_window), win)
-        win = np.where(flags & RST, 0, win)
-        opts = np.zeros((k, MAX_OPTS), dtype=np.uint8)
-        opt_len = np.zeros(k, dtype=np.int64)
-        both_ts = c.stack.timestamps and s.stack.timestamps
-        clock = np.where(dirs == 0, c.clock_ms, s.clock_ms)
-        other = np.where(dirs == 0, s.clock_ms, c.clock_ms)
-        tsval = (clock + ts // 1000) & 0xFFFFFFFF
-        tsecr = (other + np.maximum(ts - self.rtt // 2, 0) // 1000) & 0xFFFFFFFF
-        if both_ts:
-            opts[:, 0:2] = 1
-            opts[:, 2] = 8
-            opts[:, 3] = 10
-            opts[:, 4:8] = _be(tsval, 4)
-            opts[:, 8:12] = _be(tsecr, 4)
-            opt_len[:] = 12
-        opt_len[flags & RST != 0] = 0
-        for i in np.flatnonzero(flags & SYN):
-            if flags[i] & ACK:
-                o = s.stack.syn_options(int(tsval[i]), int(tsval[i - 1]) if i else 0, reply_to=c.stack)
-            else:
-                o = (c if dirs[i] == 0 else s).stack.syn_options(int(tsval[i]))
-            opts[i, :] = 0
-            opts[i, : len(o)] = np.frombuffer(o, dtype=np.uint8)
-            opt_len[i] = len(o)
-        rev = dirs == 1
-        return emit_pair(
-            ctx, flow, c, s, self.sport, self.dport, 6, ts, rev, self.pay,
-            seq=seq & 0xFFFFFFFF, ack=ack & 0xFFFFFFFF, flags=flags, win=win & 0xFFFF,
-            opts=opts, opt_len=opt_len,
+        """Record the connection's packets; returns how many were kept (budget).
+
+        Sequence numbers, windows and options are filled in later, vectorised over all
+        connections (``Recorder.add(tcp=...)``); ``nxt`` is known right away.
+        """
+        c, s = self.c, self.s
+        rng = self.ctx.rng
+        self.isn = [int(rng.integers(0, 1 << 32)), int(rng.integers(0, 1 << 32))]
+        tcp = (
+            self.rtt, c.clock_ms, s.clock_ms, c.stack.data_window, s.stack.data_window,
+            c.stack.syn_window, s.stack.syn_window, int(c.stack.timestamps and s.stack.timestamps),
+            self.isn[0], self.isn[1], c.stack, s.stack,
         )  # fmt: skip
+        ts = np.asarray(self.ts, dtype=np.int64)
+        rev = np.asarray(self.dirs, dtype=np.int64)
+        flags = np.asarray(self.flags, dtype=np.int64)
+        return emit_pair(
+            self.ctx, flow, c, s, self.sport, self.dport, 6, ts, rev, self.pay, tcp=tcp, flags=flags
+        )
+
+    def next_seq(self) -> tuple[int, int]:
+        """(client, server) next sequence numbers after the packets so far (after emit)."""
+        nxt = [self.isn[0] + 1, self.isn[1] + 1]
+        for d, p in zip(self.dirs, self.pay, strict=True):
+            nxt[d] += len(p)
+        return nxt[0] & 0xFFFFFFFF, nxt[1] & 0xFFFFFFFF
 
 
 def open_tcp(
@@ -215,7 +167,9 @@ def open_tcp(
     return None
 
 
-def new_flow_port(ctx: Ctx, src: Host, dst: Host, dport: int, proto: int, sport: int | None = None) -> tuple[int, int] | None:
+def new_flow_port(
+    ctx: Ctx, src: Host, dst: Host, dport: int, proto: int, sport: int | None = None
+) -> tuple[int, int] | None:
     """Register a flow from ``src`` (given or ephemeral source port); (flow, sport) or None."""
     for _ in range(8):
         sp = src.ephemeral_port() if sport is None else sport

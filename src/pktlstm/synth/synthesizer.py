@@ -62,8 +62,10 @@ def synthesize(config: SynthConfig) -> tuple[Packets, NDArray[np.int64], list[Fl
             ATTACKS[name](ctx, rec.remaining)
             stall = stall + 1 if rec.remaining == before else 0
         if rec.remaining > 0:
-            raise ConfigError(f"packets: could not place {rec.remaining} {name} packets; try fewer packets")
-    packets, flow = rec.packets()
+            raise ConfigError(
+                f"packets: could not place {rec.remaining} {name} packets; try fewer packets"
+            )
+    packets, flow = rec.packets(rng)
     # Clip to the capture window, then order by time (stable: ties keep flow order).
     packets.ts = np.clip(packets.ts, 0, ctx.duration_us)
     order = np.argsort(packets.ts, kind="stable")
@@ -107,7 +109,12 @@ def generate(config: SynthConfig, out_dir: str | Path) -> SynthResult:
 
 
 def _write_labels(
-    path: Path, flows: list[Flow], flow: NDArray[np.int64], ts_ns: NDArray[np.int64], packets: Packets, result: SynthResult
+    path: Path,
+    flows: list[Flow],
+    flow: NDArray[np.int64],
+    ts_ns: NDArray[np.int64],
+    packets: Packets,
+    result: SynthResult,
 ) -> None:
     """One row per flow that has packets, ordered by start; start/end cover its packets."""
     n_flows = len(flows)
@@ -116,8 +123,15 @@ def _write_labels(
     np.minimum.at(first, flow, ts_ns)
     np.maximum.at(last, flow, ts_ns)
     count = np.bincount(flow, minlength=n_flows)
+    # The row's 5-tuple is the one of the flow's first packet (packets are in time order).
+    first_row = np.full(n_flows, -1, dtype=np.int64)
+    first_row[flow[::-1]] = np.arange(len(flow) - 1, -1, -1)
     tcp = packets.proto == 6
-    l4 = np.where(tcp, 20 + packets.opt_len.astype(np.int64), np.where((packets.proto == 17) | (packets.proto == 1), 8, 0))
+    l4 = np.where(
+        tcp,
+        20 + packets.opt_len.astype(np.int64),
+        np.where((packets.proto == 17) | (packets.proto == 1), 8, 0),
+    )
     nbytes = np.bincount(flow, weights=34 + l4 + packets.pay_len, minlength=n_flows)
     start_us = first // 1000
     end_us = -(-last // 1000)  # ceil: [start, end] covers nanosecond stamps
@@ -125,10 +139,12 @@ def _write_labels(
     for i in np.argsort(first, kind="stable"):
         if count[i] == 0:
             continue
-        f = flows[i]
+        f, j = flows[i], first_row[i]
         s, e = int(start_us[i]), int(end_us[i])
+        src, dst = ip_str(int(packets.src[j])), ip_str(int(packets.dst[j]))
+        ports = (0, 0) if f.proto not in (6, 17) else (int(packets.sport[j]), int(packets.dport[j]))
         lines.append(
-            f"{ip_str(f.src)},{f.sport},{ip_str(f.dst)},{f.dport},{f.proto},"
+            f"{src},{ports[0]},{dst},{ports[1]},{f.proto},"
             f"{s // 1_000_000}.{s % 1_000_000:06d},{e // 1_000_000}.{e % 1_000_000:06d},{f.label}"
         )
         result.packets[f.label] = result.packets.get(f.label, 0) + int(count[i])
