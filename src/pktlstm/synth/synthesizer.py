@@ -13,7 +13,7 @@ from numpy.typing import NDArray
 from pktlstm.errors import ConfigError
 from pktlstm.synth.attacks import ATTACKS
 from pktlstm.synth.benign import generate_benign
-from pktlstm.synth.config import SynthConfig
+from pktlstm.synth.config import CLASSES, SynthConfig
 from pktlstm.synth.flows import Flow, Recorder
 from pktlstm.synth.frames import Packets, pcap_records
 from pktlstm.synth.hosts import Network, ip_str
@@ -151,3 +151,6 @@ def _write_labels(
         result.flows[f.label] = result.flows.get(f.label, 0) + 1
         result.bytes[f.label] = result.bytes.get(f.label, 0) + int(nbytes[i])
     path.write_text("\n".join(lines) + "\n")
+    for name in ("packets", "flows", "bytes"):  # report classes in CLASSES order
+        d = getattr(result, name)
+        setattr(result, name, {c: d[c] for c in CLASSES if c in d})
