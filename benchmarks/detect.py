@@ -193,6 +193,7 @@ def main() -> None:
     ap.add_argument("--packets", type=int, default=1_000_000)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="100k packets, 1 repeat (smoke test)")
+    ap.add_argument("--only", choices=["throughput", "latency", "memory"], help="run one part only")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
@@ -210,56 +211,73 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pktlstm-bench-") as tmp:
         d = Path(tmp)
         t = time.perf_counter()
-        main_pcap = write_capture(d / "main.pcap", n, n_flows=max(n // 20, 1), rate_pps=50_000)
+        part = {a.only} if a.only else {"throughput", "latency", "memory"}
         small = write_capture(d / "small.pcap", min(n, 50_000), max(n // 400, 1), 50_000)
-        paced = write_capture(d / "paced.pcap", min(n, 200_000), 2_000, rate_pps=20_000)
-        distinct = write_capture(d / "distinct.pcap", n, n_flows=n, rate_pps=1_000_000)
-        many = write_capture(d / "many.pcap", 3 * n, n_flows=3 * n, rate_pps=1_000_000)
         print(f"captures written in {time.perf_counter() - t:.1f} s")
         fast = make_model(d, "fast", small)
-        hwang = make_model(d, "hwang2019", small)
         alerts = str(d / "eve.json")
+        if "throughput" in part:
+            main_pcap = write_capture(d / "main.pcap", n, max(n // 20, 1), rate_pps=50_000)
+            hwang = make_model(d, "hwang2019", small)
+            throughput(fast, hwang, main_pcap, small, alerts, a.repeats)
+        if "latency" in part:
+            paced = write_capture(d / "paced.pcap", min(n, 200_000), 2_000, rate_pps=20_000)
+            latency(fast, paced, alerts)
+        if "memory" in part:
+            distinct = write_capture(d / "distinct.pcap", n, n_flows=n, rate_pps=1_000_000)
+            many = write_capture(d / "many.pcap", 3 * n, n_flows=3 * n, rate_pps=1_000_000)
+            memory(fast, distinct, many, alerts, n)
 
-        print("\n## throughput, pcap -> alerts, --replay asap (packets/s, median)")
-        rows = []
-        for name, model, pcap in (("fast", fast, main_pcap), ("hwang2019", hwang, small)):
-            for backend in ("onnx", "torch"):
-                r = median_run(
-                    {"model": str(model), "pcap": str(pcap), "backend": backend, "alerts": alerts},
-                    a.repeats if name == "fast" else 1,
-                )
-                rows.append((name, backend, r))
-                print(
-                    f"{name:10s} {backend:6s} {r['packets']:>9,} pkts  {r['pps']:>10,.0f} pkt/s  "
-                    f"runs {r['pps_all']}  CPU {1e6 / r['pkts_per_cpu_s']:.1f} us/pkt "
-                    f"(ideal 2-core {2 * r['pkts_per_cpu_s']:,.0f} pkt/s)  batch p50 "
-                    f"{r['batch_ms']['p50']} ms  alerts {r['alerts']:,}  peak RSS "
-                    f"{r['peak_rss_mib']:.0f} MiB"
-                )
-        for name in ("fast", "hwang2019"):
-            onnx = next(r for m, b, r in rows if m == name and b == "onnx")
-            eager = next(r for m, b, r in rows if m == name and b == "torch")
-            print(f"{name}: ONNX Runtime / PyTorch eager = {onnx['pps'] / eager['pps']:.2f}x")
 
-        print("\n## latency at an offered 20,000 packets/s (--replay realtime, fast, ONNX)")
-        r = run({"model": str(fast), "pcap": str(paced), "backend": "onnx", "alerts": alerts,
-                 "replay": "realtime", "max_wait_ms": 5.0})  # fmt: skip
-        print(
-            f"{r['packets']:,} packets in {r['elapsed_s']:.1f} s ({r['pps']:,.0f}/s): arrival -> "
-            f"verdict p50 {r['latency_ms']['p50']} ms, p99 {r['latency_ms']['p99']} ms "
-            f"(max wait 5 ms, batch 512); CPU used {r['cpu_s'] / r['elapsed_s']:.2f} cores"
-        )
-
-        print("\n## memory: distinct flows, one packet each (fast, ONNX, max_flows 500,000)")
-        for pcap, label in ((distinct, f"{n:,}"), (many, f"{3 * n:,}")):
-            r = run({"model": str(fast), "pcap": str(pcap), "backend": "onnx", "alerts": alerts,
-                     "rss_every": max(n // 4, 1)})  # fmt: skip
-            trace = ", ".join(f"{p / 1e6:.2f}M: {m:.0f}" for p, m in r["rss"])
-            print(
-                f"{label} flows: peak RSS {r['peak_rss_mib']:.0f} MiB, {r['pps']:,.0f} pkt/s, "
-                f"evicted {r['flows']['evicted']:,}; RSS MiB after packets: {trace}"
+def throughput(
+    fast: Path, hwang: Path, main_pcap: Path, small: Path, alerts: str, repeats: int
+) -> None:
+    """End-to-end packets/s, ONNX Runtime vs PyTorch eager, both presets."""
+    print("\n## throughput, pcap -> alerts, --replay asap (packets/s, median)")
+    rows = []
+    for name, model, pcap in (("fast", fast, main_pcap), ("hwang2019", hwang, small)):
+        for backend in ("onnx", "torch"):
+            r = median_run(
+                {"model": str(model), "pcap": str(pcap), "backend": backend, "alerts": alerts},
+                repeats if name == "fast" else 1,
             )
-        (d / "eve.json").unlink(missing_ok=True)
+            rows.append((name, backend, r))
+            print(
+                f"{name:10s} {backend:6s} {r['packets']:>9,} pkts  {r['pps']:>10,.0f} pkt/s  "
+                f"runs {r['pps_all']}  CPU {1e6 / r['pkts_per_cpu_s']:.1f} us/pkt "
+                f"(ideal 2-core {2 * r['pkts_per_cpu_s']:,.0f} pkt/s)  batch p50 "
+                f"{r['batch_ms']['p50']} ms  alerts {r['alerts']:,}  peak RSS "
+                f"{r['peak_rss_mib']:.0f} MiB"
+            )
+    for name in ("fast", "hwang2019"):
+        onnx = next(r for m, b, r in rows if m == name and b == "onnx")
+        eager = next(r for m, b, r in rows if m == name and b == "torch")
+        print(f"{name}: ONNX Runtime / PyTorch eager = {onnx['pps'] / eager['pps']:.2f}x")
+
+
+def latency(fast: Path, paced: Path, alerts: str) -> None:
+    """Arrival -> verdict time at an offered 20,000 packets/s."""
+    print("\n## latency at an offered 20,000 packets/s (--replay realtime, fast, ONNX)")
+    r = run({"model": str(fast), "pcap": str(paced), "backend": "onnx", "alerts": alerts,
+             "replay": "realtime", "max_wait_ms": 5.0})  # fmt: skip
+    print(
+        f"{r['packets']:,} packets in {r['elapsed_s']:.1f} s ({r['pps']:,.0f}/s): arrival -> "
+        f"verdict p50 {r['latency_ms']['p50']} ms, p99 {r['latency_ms']['p99']} ms "
+        f"(max wait 5 ms, batch 512); CPU used {r['cpu_s'] / r['elapsed_s']:.2f} cores"
+    )
+
+
+def memory(fast: Path, distinct: Path, many: Path, alerts: str, n: int) -> None:
+    """Peak and sampled RSS with n and 3n distinct flows (table bounded at 500,000)."""
+    print("\n## memory: distinct flows, one packet each (fast, ONNX, max_flows 500,000)")
+    for pcap, label in ((distinct, f"{n:,}"), (many, f"{3 * n:,}")):
+        r = run({"model": str(fast), "pcap": str(pcap), "backend": "onnx", "alerts": alerts,
+                 "rss_every": max(n // 4, 1)})  # fmt: skip
+        trace = ", ".join(f"{p / 1e6:.2f}M: {m:.0f}" for p, m in r["rss"])
+        print(
+            f"{label} flows: peak RSS {r['peak_rss_mib']:.0f} MiB, {r['pps']:,.0f} pkt/s, "
+            f"evicted {r['flows']['evicted']:,}; RSS MiB after packets: {trace}"
+        )
 
 
 if __name__ == "__main__":

@@ -113,6 +113,17 @@ class Detector:
         klass = (1 + np.argmax(probs[:, 1:], axis=1)).astype(np.int16)
         return score, klass
 
+    def warm_up(self, max_batch: int) -> None:
+        """Run inference once per power-of-two batch size up to ``max_batch``, so that the
+        backend's first-call costs (memory arenas, kernel choice) are not paid by live packets."""
+        width = self.artifact.model_config.n_words
+        size = 1
+        while True:
+            self.scorer(np.full((min(size, max_batch), width), 2, np.int32))
+            if size >= max_batch:
+                break
+            size *= 2
+
     def score(self, batch: PacketBatch) -> tuple[NDArray[np.float32], NDArray[np.int16]]:
         return self.score_inputs(self.inputs(batch))
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import gc
 import logging
 import queue
 import re
@@ -366,6 +367,11 @@ class Engine:
                 period_packets += n_pending
                 pending, n_pending = [], 0
 
+        self.detector.warm_up(cfg.batch_size)
+        # Collect once, then exempt everything alive (modules, model, tables) from later
+        # collections: a full collection mid-run would pause all threads for ~100 ms.
+        gc.collect()
+        gc.freeze()
         producer.start()
         try:
             finished = False
@@ -422,6 +428,7 @@ class Engine:
             if isinstance(self.sources, LiveCapture):
                 self.sources.stop()
             producer.join(timeout=2)
+            gc.unfreeze()
         elapsed = time.monotonic() - t_start
         self._period_latency, self._period_batch = self.latency, self.batch_latency
         final = self._counters(elapsed, elapsed, self.packets)
@@ -472,7 +479,7 @@ def detect(
         else:
             assert pcaps is not None
             # replay releases packets chunk by chunk: smaller chunks keep read-ahead short
-            read = CaptureConfig(chunk_packets=16384 if config.speed is None else 8192)
+            read = CaptureConfig(chunk_packets=16384 if config.speed is None else 1024)
             for i, path in enumerate(pcaps):
                 opened.append(open_capture(path, read, capture_id=i))
             names = [Source(str(p)) for p in pcaps]
