@@ -305,6 +305,9 @@ def _gre(ctx: Ctx, budget: int, eth: bool) -> None:
         size = _size(ctx)
         inner_src = int(rng.integers(0, 1 << 32))
         const = rng.random() < 0.5
+        # Inner payload bytes the capture can show (outer Eth+IP, GRE, inner Eth, IP+UDP);
+        # the rest are zeros, so that inner checksums hold for the captured bytes.
+        seen = int(np.clip(ctx.snaplen - 34 - 4 - 14 * eth - 28, 0, size))
         for (f, bot), n in zip(flows, split_counts(k, np.ones(len(flows))), strict=True):
             outer_id = rng.integers(0, 65536, n)
             inner = Packets(
@@ -316,7 +319,8 @@ def _gre(ctx: Ctx, budget: int, eth: bool) -> None:
                 sport=rng.integers(0, 65536, n).astype(np.uint16), dport=rng.integers(0, 65536, n).astype(np.uint16),
                 seq=np.zeros(n, np.uint32), ack=np.zeros(n, np.uint32), flags=np.zeros(n, np.uint8),
                 win=np.zeros(n, np.uint16), opt_len=np.zeros(n, np.uint8), opts=np.zeros((n, MAX_OPTS), np.uint8),
-                pay_len=np.full(n, size, np.int64), pay_start=np.arange(n, dtype=np.int64) * size, payload=rng.integers(0, 256, n * size, dtype=np.uint8),
+                pay_len=np.full(n, size, np.int64), pay_cap=np.full(n, seen, np.int64),
+                pay_start=np.arange(n, dtype=np.int64) * seen, payload=rng.integers(0, 256, n * seen, dtype=np.uint8),
             )  # fmt: skip
             flat, lens = ip_packets(inner)
             if eth:

@@ -85,6 +85,9 @@ class SynthConfig:
             named get none. Names must come from ``CLASSES``.
         start_time: capture start, seconds since the Unix epoch.
         nanosecond: write a nanosecond-resolution pcap (magic 0xa1b23c4d) instead of microseconds.
+        snaplen: bytes captured per frame, as a capture tool's snaplen: longer frames are
+            written cut (record caplen < wirelen; IP/UDP lengths stay the real ones). The
+            model reads headers only; 65535 writes whole frames.
     """
 
     packets: int = 20_000
@@ -93,6 +96,7 @@ class SynthConfig:
     mix: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_MIX))
     start_time: float = 1_700_000_000.0
     nanosecond: bool = False
+    snaplen: int = 192
 
     def __post_init__(self) -> None:
         if not isinstance(self.packets, int) or not 1 <= self.packets <= 50_000_000:
@@ -103,6 +107,8 @@ class SynthConfig:
             raise ConfigError(f"duration_s: {self.duration_s!r} is not in 1..2,592,000 seconds")
         if not math.isfinite(self.start_time) or not 0 <= self.start_time < 2**32 - self.duration_s:
             raise ConfigError(f"start_time: {self.start_time!r} is not epoch seconds in 0..2**32")
+        if not isinstance(self.snaplen, int) or not 128 <= self.snaplen <= 262144:
+            raise ConfigError(f"snaplen: {self.snaplen!r} is not an integer in 128..262,144 bytes")
         unknown = sorted(set(self.mix) - set(CLASSES))
         if unknown:
             raise ConfigError(f"mix: unknown class {unknown[0]!r}; allowed: {', '.join(CLASSES)}")
@@ -137,6 +143,7 @@ class SynthConfig:
             "mix": dict(self.mix),
             "start_time": self.start_time,
             "nanosecond": self.nanosecond,
+            "snaplen": self.snaplen,
         }
 
 

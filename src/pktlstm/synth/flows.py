@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pktlstm.synth.frames import DTYPES, MAX_OPTS, Packets, _be
+from pktlstm.synth.hosts import STACK_IDS, STACK_LIST
 
 
 @dataclass(frozen=True)
@@ -58,19 +60,25 @@ class Recorder:
         ts: NDArray[np.int64],
         payload: list[bytes] | tuple[NDArray[np.uint8], NDArray[np.int64]],
         opts: NDArray[np.uint8] | None = None,
-        pair: tuple[int, ...] | None = None,
-        tcp: tuple[Any, ...] | None = None,
+        pair: tuple[int, ...] | NDArray[np.int64] | None = None,
+        tcp: tuple[Any, ...] | NDArray[np.int64] | None = None,
+        conn: NDArray[np.int64] | None = None,
+        wire_len: NDArray[np.int64] | None = None,
         **cols: Any,
     ) -> int:
         """Add ``len(ts)`` packets (the rest of the class budget at most); returns how many.
 
         ``cols`` are Packets columns as arrays of length ``len(ts)`` or scalars; omitted
-        columns are zero. ``payload`` is a list of bytes or (flat bytes, lengths).
-        ``opts`` is ``(k, 40)`` TCP option bytes (``opt_len`` gives the used length).
-        ``pair`` (see ``PAIR_FIELDS``) derives addresses, ports, MACs, TTL, DF and IP ids
-        from two hosts and the ``rev`` column (1: packet goes b -> a) for columns not
-        given in ``cols``; ``tcp`` (see ``TCP_FIELDS``) derives sequence and ack numbers,
-        windows and options of a TCP connection from its flags, directions and payloads.
+        columns are zero. ``payload`` is a list of bytes or (flat bytes, lengths); when
+        ``wire_len`` is given the payloads are only the first stored bytes of payloads that
+        long on the wire (the rest are zeros). ``opts`` is ``(k, 40)`` TCP option bytes
+        (``opt_len`` gives the used length). A block may hold several connections:
+        ``conn`` (per packet, 0..c-1, default all 0) says which; each connection's packets
+        must be contiguous. ``pair`` (see ``PAIR_FIELDS``; one tuple, or a ``(c, 14)``
+        array) derives addresses, ports, MACs, TTL, DF and IP ids from two hosts and the
+        ``rev`` column (1: packet goes b -> a) for columns not given in ``cols``; ``tcp``
+        (see ``TCP_FIELDS``; one tuple or a ``(c, 12)`` array) derives sequence and ack
+        numbers, windows and options of TCP connections from flags, directions, payloads.
         """
         k = min(int(ts.shape[0]), self.remaining)
         if k <= 0:
@@ -83,10 +91,16 @@ class Recorder:
             lens = lens[:k]
             flat = flat[: int(lens.sum())]
         block: dict[str, Any] = {"n": k, "ts": ts[:k], "flow": _cut(flow, k), "payload": flat}
-        block["pay_len"] = lens
+        block["pay_cap"] = lens
+        block["pay_len"] = lens if wire_len is None else wire_len[:k]
         block["opts"] = None if opts is None else opts[:k]
-        block["pair"] = pair
-        block["tcp"] = tcp
+        block["pair"] = None if pair is None else np.asarray(pair, dtype=np.int64).reshape(-1, 14)
+        if tcp is not None and isinstance(tcp, tuple):
+            tcp = (*tcp[:10], STACK_IDS[tcp[10].name], STACK_IDS[tcp[11].name])
+        block["tcp"] = None if tcp is None else np.asarray(tcp, dtype=np.int64).reshape(-1, 12)
+        block["conn"] = 0 if conn is None else conn[:k]
+        n_conn = [1] + [len(block[x]) for x in ("pair", "tcp") if block[x] is not None]
+        block["n_conn"] = max(n_conn)
         for name, value in cols.items():
             block[name] = _cut(value, k)
         self._blocks.append(block)
@@ -101,7 +115,8 @@ class Recorder:
         starts = (ends - sizes).tolist()
         n = int(ends[-1]) if blocks else 0
         cols: dict[str, Any] = {}
-        for name, dtype in [*DTYPES.items(), ("flow", np.int64), ("rev", np.int64)]:
+        extra = [("flow", np.int64), ("rev", np.int64), ("conn", np.int64)]
+        for name, dtype in [*DTYPES.items(), *extra]:
             if name in ("payload", "opts", "pay_start"):
                 continue
             # Scalars of every block expanded at once, then array blocks copied in.
@@ -116,21 +131,25 @@ class Recorder:
             cols[name] = col
         flow = cols.pop("flow")
         rev = cols.pop("rev")
+        # Global connection id of each packet: the block's first id + the local one.
+        n_conn = np.array([b["n_conn"] for b in blocks], dtype=np.int64)
+        block_of = np.repeat(np.arange(len(blocks)), sizes)
+        conn = (np.cumsum(n_conn) - n_conn)[block_of] + cols.pop("conn")
         opts = np.zeros((n, MAX_OPTS), dtype=np.uint8)
         for b, s0 in zip(blocks, starts, strict=True):
             if b["opts"] is not None:
                 opts[s0 : s0 + b["n"], : b["opts"].shape[1]] = b["opts"]
         cols["opts"] = opts
-        _resolve_pairs(blocks, sizes, np.asarray(starts, dtype=np.int64), cols, rev, rng)
-        _resolve_tcp(blocks, sizes, np.asarray(starts, dtype=np.int64), cols, rev, rng)
+        _resolve_pairs(blocks, block_of, conn, cols, rev, rng)
+        _resolve_tcp(blocks, block_of, conn, cols, rev, rng)
         opts = cols.pop("opts")
         parts = [b["payload"] for b in blocks]
         payload = np.concatenate(parts) if parts else np.zeros(0, dtype=np.uint8)
-        pay_start = np.cumsum(cols["pay_len"]) - cols["pay_len"]
+        pay_start = np.cumsum(cols["pay_cap"]) - cols["pay_cap"]
         return Packets(**cols, opts=opts, pay_start=pay_start, payload=payload), flow
 
 
-# Per-block host facts for two-way blocks (Recorder.add(pair=...)), in this order.
+# Per-connection host facts for two-way blocks (Recorder.add(pair=...)), in this order.
 PAIR_FIELDS = (
     "a_ip", "b_ip", "a_ttl", "b_ttl", "a_df", "b_df", "a_smac", "a_dmac", "b_smac", "b_dmac",
     "sport", "dport", "a_idmode", "b_idmode",
@@ -138,34 +157,38 @@ PAIR_FIELDS = (
 # IP id modes: per-flow counter, host counter (jumps), random, zero.
 ID_MODES = {"inc": 0, "global": 1, "random": 2, "zero": 3}
 # Per-connection facts of TCP blocks (Recorder.add(tcp=...)), in this order; the last two
-# are the client and server Stack objects (for SYN options).
+# are the client and server stacks (Stack objects in a tuple, STACK_IDS in an array).
 TCP_FIELDS = (
     "rtt", "c_clock", "s_clock", "c_win", "s_win", "c_syn_win", "s_syn_win", "both_ts",
     "c_isn", "s_isn", "c_stack", "s_stack",
 )  # fmt: skip
 
 
-def _rows(
-    blocks_idx: list[int], sizes: NDArray[np.int64], starts: NDArray[np.int64]
+def _conn_info(
+    blocks: list[dict[str, Any]], key: str, block_of: NDArray[np.int64], conn: NDArray[np.int64]
 ) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Global row numbers of the chosen blocks' packets, and the block rank of each row."""
-    sz = sizes[blocks_idx]
-    rank = np.repeat(np.arange(len(blocks_idx)), sz)
-    first = np.cumsum(sz) - sz
-    rows = starts[blocks_idx][rank] + (np.arange(int(sz.sum())) - first[rank])
-    return rows, rank
+    """Rows of blocks that carry ``key`` info, and each row's info (one row per connection)."""
+    has = np.array([b[key] is not None for b in blocks], dtype=bool)
+    rows = np.flatnonzero(has[block_of])
+    if rows.size == 0:
+        return rows, np.zeros((0, 12), dtype=np.int64)
+    table = np.concatenate([b[key] for b in blocks if b[key] is not None])
+    n_conn = np.array([b["n_conn"] for b in blocks], dtype=np.int64)
+    # Map global connection ids of these blocks to rows of ``table``.
+    first_global = np.cumsum(n_conn) - n_conn
+    first_table = np.cumsum(np.where(has, n_conn, 0)) - np.where(has, n_conn, 0)
+    idx = conn[rows] - first_global[block_of[rows]] + first_table[block_of[rows]]
+    return rows, table[idx]
 
 
 def _resolve_pairs(
-    blocks: list[dict[str, Any]], sizes: NDArray[np.int64], starts: NDArray[np.int64],
+    blocks: list[dict[str, Any]], block_of: NDArray[np.int64], conn: NDArray[np.int64],
     cols: dict[str, Any], rev: NDArray[np.int64], rng: np.random.Generator,
 ) -> None:  # fmt: skip
     """Fill addresses, ports, MACs, TTL, DF and IP ids of two-way blocks, vectorised."""
-    idx = [i for i, b in enumerate(blocks) if b["pair"] is not None]
-    if not idx:
+    rows, info = _conn_info(blocks, "pair", block_of, conn)
+    if rows.size == 0:
         return
-    rows, rank = _rows(idx, sizes, starts)
-    info = np.array([blocks[i]["pair"] for i in idx], dtype=np.int64)[rank]  # (m, 14)
     f = {name: info[:, j] for j, name in enumerate(PAIR_FIELDS)}
     r = rev[rows] != 0
     derived = {
@@ -177,10 +200,10 @@ def _resolve_pairs(
         "dport": np.where(r, f["sport"], f["dport"]),
         "ttl": np.where(r, f["b_ttl"], f["a_ttl"]),
         "df": np.where(r, f["b_df"], f["a_df"]),
-        "ip_id": _ip_ids(rank * 2 + r, np.where(r, f["b_idmode"], f["a_idmode"]), rng),
+        "ip_id": _ip_ids(conn[rows] * 2 + r, np.where(r, f["b_idmode"], f["a_idmode"]), rng),
     }
     for name, values in derived.items():
-        given = np.array([name in blocks[i] for i in idx])[rank]
+        given = np.array([name in b for b in blocks])[block_of[rows]]
         keep = ~given
         cols[name][rows[keep]] = values[keep]
 
@@ -206,27 +229,26 @@ def _ip_ids(
 
 
 def _resolve_tcp(
-    blocks: list[dict[str, Any]], sizes: NDArray[np.int64], starts: NDArray[np.int64],
+    blocks: list[dict[str, Any]], block_of: NDArray[np.int64], conn: NDArray[np.int64],
     cols: dict[str, Any], rev: NDArray[np.int64], rng: np.random.Generator,
 ) -> None:  # fmt: skip
     """Sequence/ack numbers, windows and options of TCP connection blocks, vectorised."""
-    idx = [i for i, b in enumerate(blocks) if b["tcp"] is not None]
-    if not idx:
+    rows, info = _conn_info(blocks, "tcp", block_of, conn)
+    if rows.size == 0:
         return
-    rows, rank = _rows(idx, sizes, starts)
-    infos = [blocks[i]["tcp"] for i in idx]
-    num = np.array([t[:10] for t in infos], dtype=np.int64)
-    f = {name: num[:, j][rank] for j, name in enumerate(TCP_FIELDS[:10])}
+    f = {name: info[:, j] for j, name in enumerate(TCP_FIELDS)}
     m = rows.shape[0]
     d = rev[rows] != 0
     flags = cols["flags"][rows].astype(np.int64)
     syn, fin, ackf, rst = (flags & 2) != 0, (flags & 1) != 0, (flags & 16) != 0, (flags & 4) != 0
     adv = cols["pay_len"][rows] + fin
-    first = np.cumsum(sizes[idx]) - sizes[idx]
+    g = conn[rows]
+    head = np.r_[True, g[1:] != g[:-1]]
+    head_pos = np.maximum.accumulate(np.where(head, np.arange(m), 0))
 
     def incl(v: NDArray[np.int64]) -> NDArray[np.int64]:  # cumulative within each connection
         c = np.cumsum(v)
-        return c - (c - v)[first][rank]
+        return c - (c - v)[head_pos]
 
     sent0, sent1 = incl(np.where(d, 0, adv)), incl(np.where(d, adv, 0))
     syn0, syn1 = incl((syn & ~d).astype(np.int64)) > 0, incl((syn & d).astype(np.int64)) > 0
@@ -256,17 +278,42 @@ def _resolve_tcp(
     opts[:, 4:8] = _be(tsval, 4)
     opts[:, 8:12] = _be(tsecr, 4)
     opts[opt_len == 0] = 0
-    for j in np.flatnonzero(syn).tolist():
-        c_stack, s_stack = infos[rank[j]][10], infos[rank[j]][11]
-        if flags[j] & 16:
-            o = s_stack.syn_options(int(tsval[j]), int(tsval[j - 1]) if j else 0, reply_to=c_stack)
-        else:
-            o = (s_stack if d[j] else c_stack).syn_options(int(tsval[j]))
-        opts[j] = 0
-        opts[j, : len(o)] = np.frombuffer(o, dtype=np.uint8)
-        opt_len[j] = len(o)
+    # SYN / SYN-ACK options from per-(stack, peer stack) templates; the SYN-ACK echoes
+    # the tsval of the packet before it (the SYN).
+    j = np.flatnonzero(syn)
+    synack = ackf[j]
+    own = np.where(synack | d[j], f["s_stack"][j], f["c_stack"][j])
+    peer = np.where(synack, f["c_stack"][j], -1)
+    echo = np.where(synack & ~head[j], tsval[np.maximum(j - 1, 0)], 0)
+    key = own * (len(STACK_LIST) + 1) + peer + 1
+    for kv in np.unique(key).tolist():
+        sel = j[key == kv]
+        o_id, p_id = divmod(kv, len(STACK_LIST) + 1)
+        tmpl, ts_at = _syn_template(o_id, p_id - 1)
+        opts[sel] = 0
+        opts[sel, : len(tmpl)] = np.frombuffer(tmpl, dtype=np.uint8)
+        opt_len[sel] = len(tmpl)
+        if ts_at >= 0:
+            opts[sel, ts_at : ts_at + 4] = _be(tsval[sel], 4)
+            opts[sel, ts_at + 4 : ts_at + 8] = _be(echo[key == kv], 4)
     cols["opts"][rows] = opts
     cols["opt_len"][rows] = opt_len
+
+
+@functools.cache
+def _syn_template(stack: int, peer: int) -> tuple[bytes, int]:
+    """SYN options of STACK_LIST[stack] (a SYN-ACK to ``peer`` when >= 0) with zero
+    timestamps, and the offset of the tsval field (-1 without a timestamp option)."""
+    o = STACK_LIST[stack].syn_options(0, 0, reply_to=STACK_LIST[peer] if peer >= 0 else None)
+    i = 0
+    while i < len(o) and o[i] != 0:
+        if o[i] == 1:
+            i += 1
+            continue
+        if o[i] == 8:
+            return o, i + 2
+        i += o[i + 1]
+    return o, -1
 
 
 def _cut(value: Any, k: int) -> Any:

@@ -23,7 +23,8 @@ class Packets:
     ``flags``, its code from ``ack & 0xff`` and bytes 4..7 (identifier, sequence) from
     ``seq``; any other protocol (GRE 47) has no transport header: the payload is
     everything after the IPv4 header. Shapes are ``(n,)`` except ``opts`` ``(n, 40)``;
-    packet i's payload is ``payload[pay_start[i] : pay_start[i] + pay_len[i]]``.
+    packet i's payload is ``pay_len[i]`` bytes long on the wire: its first ``pay_cap[i]``
+    (<= ``pay_len[i]``) are ``payload[pay_start[i]:][:pay_cap[i]]``, the rest are zeros.
     ``ts`` is in microseconds from the start of the capture.
     """
 
@@ -46,6 +47,7 @@ class Packets:
     opt_len: NDArray[np.uint8]
     opts: NDArray[np.uint8]
     pay_len: NDArray[np.int64]
+    pay_cap: NDArray[np.int64]
     pay_start: NDArray[np.int64]
     payload: NDArray[np.uint8]
 
@@ -80,6 +82,7 @@ DTYPES.update(
     opt_len=np.uint8,
     opts=np.uint8,
     pay_len=np.int64,
+    pay_cap=np.int64,
     pay_start=np.int64,
     payload=np.uint8,
 )
@@ -101,44 +104,32 @@ def _fold(total: NDArray[np.int64]) -> NDArray[np.uint16]:
 
 def _word_sums(mat: NDArray[np.uint8]) -> NDArray[np.int64]:
     """Sum of the big-endian 16-bit words of each row (row width even)."""
-    m = mat.astype(np.int64)
-    return (m[:, 0::2] * 256 + m[:, 1::2]).sum(axis=1)
+    words = np.ascontiguousarray(mat).view(">u2")
+    return words.sum(axis=1, dtype=np.int64)
 
 
-def _payload_views(p: Packets) -> list[memoryview]:
-    mv = memoryview(p.payload.data)
-    return [
-        mv[a:b]
-        for a, b in zip(p.pay_start.tolist(), (p.pay_start + p.pay_len).tolist(), strict=True)
-    ]
-
-
-def _payload_word_sums(views: list[memoryview], lens: NDArray[np.int64]) -> NDArray[np.int64]:
-    """Sum of the big-endian 16-bit words of each payload (odd lengths padded with a zero)."""
-    n = lens.shape[0]
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    pad = [b"", b"\x00"]
-    odd = (lens & 1).tolist()
-    parts: list[bytes | memoryview] = []
-    for v, o in zip(views, odd, strict=True):
-        parts.append(v)
-        parts.append(pad[o])
-    # Native-order words: a one's complement sum is byte-order independent up to a final
-    # swap of the folded 16-bit result (RFC 1071), and native words sum much faster.
-    words = np.frombuffer(b"".join(parts) + b"\x00\x00", dtype="<u2")
-    starts = np.zeros(n, dtype=np.int64)
-    np.cumsum((lens[:-1] + 1) // 2, out=starts[1:])
-    sums = np.add.reduceat(words, starts, dtype=np.uint64).astype(np.int64)
-    for _ in range(3):
-        sums = (sums & 0xFFFF) + (sums >> 16)
-    sums = ((sums & 0xFF) << 8) | (sums >> 8)
-    return np.where(lens > 0, sums, 0)
-
-
-def _headers(p: Packets, pay_sum: NDArray[np.int64]) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
-    """Ethernet + IPv4 + transport header of each packet, ``(n, 94)`` and header lengths."""
+def _payload_matrix(p: Packets, width: NDArray[np.int64]) -> NDArray[np.uint8]:
+    """The first ``width[i]`` payload bytes of each packet as rows of a ``(n, w)`` matrix
+    (``w`` = even max width); zero past the stored bytes (``pay_cap``) and past ``width``."""
     n = len(p)
+    w = int(width.max()) if n else 0
+    w += w & 1
+    if w == 0 or p.payload.shape[0] == 0:
+        return np.zeros((n, w), dtype=np.uint8)
+    col = np.arange(w)
+    valid = col < np.minimum(width, p.pay_cap)[:, None]
+    idx = np.minimum(p.pay_start[:, None] + col, p.payload.shape[0] - 1)
+    out: NDArray[np.uint8] = np.where(valid, p.payload[idx], 0).astype(np.uint8)
+    return out
+
+
+def _headers(p: Packets, pay: NDArray[np.uint8]) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
+    """Ethernet + IPv4 + transport header of each packet, ``(n, 94)`` and header lengths.
+
+    ``pay`` holds the payload bytes the transport checksum covers (zeros past them).
+    """
+    n = len(p)
+    pay_sum = _word_sums(pay) if pay.shape[1] else np.zeros(n, dtype=np.int64)
     proto = p.proto
     tcp, udp, icmp = proto == 6, proto == 17, proto == 1
     opt_len = p.opt_len.astype(np.int64)
@@ -202,19 +193,20 @@ def _headers(p: Packets, pay_sum: NDArray[np.int64]) -> tuple[NDArray[np.uint8],
     return hdr, _ETH + _IP + l4
 
 
-def _join(head: NDArray[np.uint8], head_len: NDArray[np.int64], views: list[memoryview]) -> bytes:
-    """Per row ``head[i, :head_len[i]]`` then payload i, all concatenated."""
-    width = head.shape[1]
-    hb = memoryview(np.ascontiguousarray(head).reshape(-1).data)
-    parts: list[memoryview] = []
-    for i, (hl, v) in enumerate(zip(head_len.tolist(), views, strict=True)):
-        parts.append(hb[i * width : i * width + hl])
-        parts.append(v)
-    return b"".join(parts)
-
-
 def _chunks(n: int) -> list[slice]:
     return [slice(i, min(n, i + _CHUNK)) for i in range(0, n, _CHUNK)]
+
+
+def _l4_len(p: Packets) -> NDArray[np.int64]:
+    tcp, udp, icmp = p.proto == 6, p.proto == 17, p.proto == 1
+    return np.where(tcp, 20 + p.opt_len.astype(np.int64), np.where(udp | icmp, 8, 0))
+
+
+def _rows_bytes(parts: list[tuple[NDArray[np.uint8], NDArray[np.int64]]]) -> bytes:
+    """Row i of each ``(matrix, used)`` part, its first ``used[i]`` bytes, parts side by side."""
+    full = np.concatenate([m for m, _ in parts], axis=1)
+    mask = np.concatenate([np.arange(m.shape[1]) < u[:, None] for m, u in parts], axis=1)
+    return full[mask].tobytes()
 
 
 def ip_packets(p: Packets) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
@@ -222,28 +214,35 @@ def ip_packets(p: Packets) -> tuple[NDArray[np.uint8], NDArray[np.int64]]:
     parts, lens = [], []
     for sl in _chunks(len(p)):
         q = p.take(np.arange(sl.start, sl.stop))
-        views = _payload_views(q)
-        hdr, hlen = _headers(q, _payload_word_sums(views, q.pay_len))
-        parts.append(_join(hdr[:, _ETH:], hlen - _ETH, views))
+        pay = _payload_matrix(q, q.pay_len)
+        hdr, hlen = _headers(q, pay)
+        parts.append(_rows_bytes([(hdr[:, _ETH:], hlen - _ETH), (pay, q.pay_len)]))
         lens.append(hlen - _ETH + q.pay_len)
     if not parts:
         return np.zeros(0, dtype=np.uint8), np.zeros(0, dtype=np.int64)
     return np.frombuffer(b"".join(parts), dtype=np.uint8), np.concatenate(lens)
 
 
-def pcap_records(p: Packets, ts_sec: NDArray[np.int64], ts_frac: NDArray[np.int64]) -> list[bytes]:
-    """Classic pcap records (16-byte little-endian record header + Ethernet frame) as byte chunks."""
+def pcap_records(
+    p: Packets, ts_sec: NDArray[np.int64], ts_frac: NDArray[np.int64], snaplen: int = 65535
+) -> list[bytes]:
+    """Classic pcap records (16-byte little-endian record header + Ethernet frame) as byte chunks.
+
+    Frames longer than ``snaplen`` bytes are cut there (caplen < wirelen, as a capture with
+    that snaplen records them); checksums count the bytes not captured as zeros.
+    """
     out = []
     for sl in _chunks(len(p)):
         q = p.take(np.arange(sl.start, sl.stop))
-        views = _payload_views(q)
-        hdr, hlen = _headers(q, _payload_word_sums(views, q.pay_len))
-        flen = hlen + q.pay_len
+        hlen = _ETH + _IP + _l4_len(q)
+        vis = np.clip(snaplen - hlen, 0, q.pay_len)
+        pay = _payload_matrix(q, vis)
+        hdr, hlen = _headers(q, pay)
         rec = np.empty((len(q), 4), dtype="<u4")
         rec[:, 0] = ts_sec[sl]
         rec[:, 1] = ts_frac[sl]
-        rec[:, 2] = flen
-        rec[:, 3] = flen
-        head = np.concatenate([rec.view(np.uint8).reshape(-1, 16), hdr], axis=1)
-        out.append(_join(head, 16 + hlen, views))
+        rec[:, 2] = hlen + vis
+        rec[:, 3] = hlen + q.pay_len
+        rec_b = rec.view(np.uint8).reshape(-1, 16)
+        out.append(_rows_bytes([(rec_b, np.full(len(q), 16)), (hdr, hlen), (pay, vis)]))
     return out

@@ -126,6 +126,10 @@ STACKS: dict[str, Stack] = {
     ),
 }
 
+# Stacks by number (for per-connection arrays) and the number of each name.
+STACK_LIST: tuple[Stack, ...] = tuple(STACKS.values())
+STACK_IDS: dict[str, int] = {name: i for i, name in enumerate(STACKS)}
+
 
 @dataclass
 class Host:

@@ -22,6 +22,7 @@ class Ctx:
     net: Network
     rec: Recorder
     duration_us: int
+    snaplen: int = 65535  # bytes of each frame the capture keeps (payload past it: zeros)
 
     _pool: bytes = b""
 

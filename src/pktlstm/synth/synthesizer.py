@@ -24,7 +24,6 @@ log = logging.getLogger(__name__)
 LABEL_HEADER = "src_ip,src_port,dst_ip,dst_port,proto,start,end,label"
 _MAGIC_US, _MAGIC_NS = 0xA1B2C3D4, 0xA1B23C4D
 _LINKTYPE_ETHERNET = 1
-_SNAPLEN = 65535
 
 
 @dataclass
@@ -50,7 +49,9 @@ def synthesize(config: SynthConfig) -> tuple[Packets, NDArray[np.int64], list[Fl
     rng = np.random.default_rng(config.seed)
     net = Network.build(rng)
     rec = Recorder()
-    ctx = Ctx(rng=rng, net=net, rec=rec, duration_us=int(config.duration_s * 1e6))
+    ctx = Ctx(
+        rng=rng, net=net, rec=rec, duration_us=int(config.duration_s * 1e6), snaplen=config.snaplen
+    )
     for name, count in config.counts().items():
         rec.begin(name, count)
         if name == "benign":
@@ -99,8 +100,8 @@ def generate(config: SynthConfig, out_dir: str | Path) -> SynthResult:
     frac = ts_ns % 1_000_000_000 if config.nanosecond else (ts_ns % 1_000_000_000) // 1000
     magic = _MAGIC_NS if config.nanosecond else _MAGIC_US
     with open(pcap_path, "wb") as fh:
-        fh.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, _SNAPLEN, _LINKTYPE_ETHERNET))
-        for chunk in pcap_records(packets, sec, frac):
+        fh.write(struct.pack("<IHHiIII", magic, 2, 4, 0, 0, config.snaplen, _LINKTYPE_ETHERNET))
+        for chunk in pcap_records(packets, sec, frac, config.snaplen):
             fh.write(chunk)
     result = SynthResult(pcap_path=pcap_path, labels_path=labels_path)
     _write_labels(labels_path, flows, flow, ts_ns, packets, result)
