@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -672,3 +673,12 @@ def main() -> None:
         sys.exit(130)
     except BrokenPipeError:
         sys.exit(0)
+    except Exception as exc:  # a bug: one line for the user, the traceback on request
+        if os.environ.get("PKTLSTM_DEBUG"):
+            raise
+        console.print(
+            f"internal error (a bug in pktlstm, please report it): {type(exc).__name__}: {exc}; "
+            "set PKTLSTM_DEBUG=1 to see the traceback",
+            style="bold red", markup=False, emoji=False, highlight=False, soft_wrap=True,
+        )  # fmt: skip
+        sys.exit(1)
