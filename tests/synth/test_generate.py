@@ -204,6 +204,36 @@ def test_nanosecond_pcap(tmp_path: Path) -> None:
     assert [len(h) for h in _match(packets, read_labels(run.labels_path))] == [1] * len(packets)
 
 
+def test_project_reader_reads_every_packet(small_run: SynthResult) -> None:
+    """pktlstm.io reads every record (cut ones too) and its 5-tuples match flows.csv."""
+    from types import SimpleNamespace
+
+    from pktlstm.io import read_capture
+
+    batch, stats = read_capture(small_run.pcap_path)
+    assert len(batch) == stats.packets == small_run.total_packets
+    assert not stats.skipped
+    assert (batch.caplen <= 192).all() and (batch.caplen < batch.wirelen).any()
+    ours = read_pcap(small_run.pcap_path)
+    keys = [
+        (socket.inet_ntoa(bytes(batch.src[i, 12:])), int(batch.sport[i]),
+         socket.inet_ntoa(bytes(batch.dst[i, 12:])), int(batch.dport[i]), int(batch.proto[i]))
+        for i in range(len(batch))
+    ]  # fmt: skip
+    assert keys == [p.key for p in ours]
+    assert batch.ts_ns.tolist() == [p.ts_ns for p in ours]
+    seen = [SimpleNamespace(key=k, ts_ns=int(t)) for k, t in zip(keys, batch.ts_ns, strict=True)]
+    hits = _match(seen, read_labels(small_run.labels_path))  # type: ignore[arg-type]
+    assert [len(h) for h in hits] == [1] * len(batch)
+
+
+def test_whole_frames_with_large_snaplen(tmp_path: Path) -> None:
+    run = generate(SynthConfig(packets=600, seed=9, duration_s=30, snaplen=65535), tmp_path)
+    data = run.pcap_path.read_bytes()
+    assert struct.unpack_from("<I", data, 16)[0] == 65535
+    assert len(read_pcap(run.pcap_path)) == 600  # asserts caplen == wirelen for each record
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
@@ -213,6 +243,7 @@ def test_nanosecond_pcap(tmp_path: Path) -> None:
         ({"mix": {"benign": 1.0, "smurf": 0.1}}, "mix"),
         ({"mix": {"benign": -1.0}}, "mix"),
         ({"mix": {"benign": 0.0}}, "mix"),
+        ({"snaplen": 64}, "snaplen"),
     ],
 )
 def test_config_errors_name_the_field(kwargs: dict, field: str) -> None:
@@ -225,6 +256,3 @@ def test_unwritable_out_dir(tmp_path: Path) -> None:
     blocker.write_text("x")
     with pytest.raises(ConfigError, match="out_dir"):
         generate(SynthConfig(packets=10), blocker / "sub")
-
-
-_unused = socket

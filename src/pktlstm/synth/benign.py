@@ -130,9 +130,9 @@ def web_http(ctx: Ctx, n: int) -> None:
         size = np.zeros(n, dtype=np.int64)
         size[sel] = tlen + body[sel]
         tcp.write(1, size, dt=rtt + _exp(ctx, 20_000, n), sel=sel, text=heads)
-    r = rng.random(n)
-    tcp.close(rng.integers(0, 2, n), rtt, dt=_exp(ctx, 5 * _S, n), sel=r < 0.5)
-    tcp.reset(0, dt=_exp(ctx, 3 * _S, n), sel=(r >= 0.5) & (r < 0.8))
+    end = rng.random(n)
+    tcp.close(rng.integers(0, 2, n), rtt, dt=_exp(ctx, 5 * _S, n), sel=end < 0.5)
+    tcp.reset(0, dt=_exp(ctx, 3 * _S, n), sel=(end >= 0.5) & (end < 0.8))
     tcp.emit(clients, servers, 80, rtt)
 
 
@@ -178,11 +178,11 @@ def web_tls(ctx: Ctx, n: int) -> None:
         sel = np.flatnonzero(rounds > r)
         _tls_write(ctx, tcp, 0, rng.integers(90, 700, n), 23, _exp(ctx, 1.5 * _S, n), sel)
         _tls_write(ctx, tcp, 1, _bodies(ctx, n) + 30, 23, rtt + _exp(ctx, 30_000, n), sel)
-    r = rng.random(n)
-    notify = np.flatnonzero(r < 0.6)
+    end = rng.random(n)
+    notify = np.flatnonzero(end < 0.6)
     _tls_write(ctx, tcp, 0, np.full(n, 31), 21, _exp(ctx, 10 * _S, n), notify)
     tcp.close(0, rtt, dt=200, sel=notify)
-    tcp.reset(0, dt=_exp(ctx, 5 * _S, n), sel=(r >= 0.6) & (r < 0.8))
+    tcp.reset(0, dt=_exp(ctx, 5 * _S, n), sel=(end >= 0.6) & (end < 0.8))
     tcp.emit(clients, servers, 443, rtt)
 
 

@@ -116,10 +116,13 @@ def _payload_matrix(p: Packets, width: NDArray[np.int64]) -> NDArray[np.uint8]:
     w += w & 1
     if w == 0 or p.payload.shape[0] == 0:
         return np.zeros((n, w), dtype=np.uint8)
-    col = np.arange(w)
-    valid = col < np.minimum(width, p.pay_cap)[:, None]
-    idx = np.minimum(p.pay_start[:, None] + col, p.payload.shape[0] - 1)
-    out: NDArray[np.uint8] = np.where(valid, p.payload[idx], 0).astype(np.uint8)
+    # Gather only the bytes used: runs of ``take[i]`` bytes from ``pay_start[i]``.
+    take = np.minimum(width, p.pay_cap)
+    out = np.zeros((n, w), dtype=np.uint8)
+    total = int(take.sum())
+    if total:
+        src = np.repeat(p.pay_start - (np.cumsum(take) - take), take) + np.arange(total)
+        out[np.arange(w) < take[:, None]] = p.payload[src]
     return out
 
 

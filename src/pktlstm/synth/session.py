@@ -210,8 +210,8 @@ class TcpBatch:
     def _sel(self, sel: Sel) -> NDArray[np.int64]:
         if sel is None:
             return np.arange(self.n)
-        sel = np.asarray(sel)
-        return np.flatnonzero(sel) if sel.dtype == bool else sel.astype(np.int64)
+        arr = np.asarray(sel)
+        return np.flatnonzero(arr) if arr.dtype == bool else arr.astype(np.int64)
 
     def _text(self, idx: NDArray[np.int64], text: bytes | list[bytes] | None) -> NDArray[np.int64]:
         if text is None:

@@ -136,22 +136,32 @@ def _write_labels(
     nbytes = np.bincount(flow, weights=34 + l4 + packets.pay_len, minlength=n_flows)
     start_us = first // 1000
     end_us = -(-last // 1000)  # ceil: [start, end] covers nanosecond stamps
-    lines = [LABEL_HEADER]
-    for i in np.argsort(first, kind="stable"):
-        if count[i] == 0:
-            continue
-        f, j = flows[i], first_row[i]
-        s, e = int(start_us[i]), int(end_us[i])
-        src, dst = ip_str(int(packets.src[j])), ip_str(int(packets.dst[j]))
-        ports = (0, 0) if f.proto not in (6, 17) else (int(packets.sport[j]), int(packets.dport[j]))
-        lines.append(
-            f"{src},{ports[0]},{dst},{ports[1]},{f.proto},"
-            f"{s // 1_000_000}.{s % 1_000_000:06d},{e // 1_000_000}.{e % 1_000_000:06d},{f.label}"
-        )
-        result.packets[f.label] = result.packets.get(f.label, 0) + int(count[i])
-        result.flows[f.label] = result.flows.get(f.label, 0) + 1
-        result.bytes[f.label] = result.bytes.get(f.label, 0) + int(nbytes[i])
+    order = np.argsort(first, kind="stable")
+    order = order[count[order] > 0]
+    j = first_row[order]
+    src, dst = packets.src[j].astype(np.int64), packets.dst[j].astype(np.int64)
+    names = {v: ip_str(v) for v in np.unique(np.r_[src, dst]).tolist()}
+    proto = np.array([f.proto for f in flows], dtype=np.int64)[order]
+    ported = (proto == 6) | (proto == 17)
+    sport = np.where(ported, packets.sport[j], 0)
+    dport = np.where(ported, packets.dport[j], 0)
+    s, e = start_us[order], end_us[order]
+    label_of = {c: i for i, c in enumerate(CLASSES)}
+    cls = np.array([label_of[flows[i].label] for i in order.tolist()], dtype=np.int64)
+    cols = zip(
+        src.tolist(), sport.tolist(), dst.tolist(), dport.tolist(), proto.tolist(),
+        (s // 1_000_000).tolist(), (s % 1_000_000).tolist(),
+        (e // 1_000_000).tolist(), (e % 1_000_000).tolist(), cls.tolist(), strict=True,
+    )  # fmt: skip
+    lines = [LABEL_HEADER] + [
+        f"{names[a]},{sp},{names[b]},{dp},{pr},{ss}.{sf:06d},{es}.{ef:06d},{CLASSES[c]}"
+        for a, sp, b, dp, pr, ss, sf, es, ef, c in cols
+    ]
+    per = {
+        "packets": np.bincount(cls, weights=count[order], minlength=len(CLASSES)),
+        "flows": np.bincount(cls, minlength=len(CLASSES)),
+        "bytes": np.bincount(cls, weights=nbytes[order], minlength=len(CLASSES)),
+    }
+    for name, values in per.items():  # report classes in CLASSES order
+        setattr(result, name, {c: int(v) for c, v in zip(CLASSES, values, strict=True) if v > 0})
     path.write_text("\n".join(lines) + "\n")
-    for name in ("packets", "flows", "bytes"):  # report classes in CLASSES order
-        d = getattr(result, name)
-        setattr(result, name, {c: d[c] for c in CLASSES if c in d})
