@@ -60,12 +60,17 @@ def capture_table(result: Comparison) -> None:
             continue
         key = "false_alarm" if benign else "alert"
         cells = [f"{pct(e[m][key])}{' FA' if benign else ''}" for m in methods]
-        print(f"| {e['capture']} | {e['flows']} | {e['malicious_flows']} | " + " | ".join(cells))
+        print(
+            f"| {e['capture']} | {e['flows']} | {e['malicious_flows']} | "
+            + " | ".join(cells)
+            + " |"
+        )
     if pooled["files"]:
         cells = [f"{pct(pooled['fa'][m] / max(pooled['flows'], 1))} FA" for m in methods]
         print(
             f"| ndpi benign ({pooled['files']} files) | {pooled['flows']} | 0 | "
             + " | ".join(cells)
+            + " |"
         )
     print("(alert % = malicious flows flagged; FA = false-alarm % of benign flows)")
 
