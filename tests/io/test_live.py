@@ -63,7 +63,7 @@ def send_udp(port: int, count: int, payload: bytes = b"x" * 32) -> None:
             s.sendto(payload, (PEER_IP, port))
 
 
-def collect(cap: LiveCapture, want: int, timeout: float = 5.0) -> PacketBatch:
+def collect(cap: LiveCapture, want: int, timeout: float = 15.0) -> PacketBatch:
     got: list[PacketBatch] = []
     deadline = time.monotonic() + timeout
     while sum(len(b) for b in got) < want and time.monotonic() < deadline:
@@ -81,7 +81,7 @@ def test_captures_real_frames_with_a_bpf_filter(veth: str) -> None:
         batch = collect(cap, 20)
         time.sleep(0.05)
         batch = PacketBatch.concat([batch, cap.read_chunk()])
-    assert len(batch) == 20
+    assert len(batch) == 20, (len(batch), batch.dport.tolist(), cap.stats.as_dict())
     assert set(batch.dport.tolist()) == {9999}
     assert set(batch.proto.tolist()) == {17} and set(batch.ip_version.tolist()) == {4}
     assert batch.src[0, 12:].tolist() == [10, 231, 77, 1]
