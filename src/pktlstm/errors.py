@@ -21,3 +21,7 @@ class LabelError(PktlstmError):
 
 class ArtifactError(PktlstmError):
     """A model artifact or dataset folder is missing, corrupt or of another format version."""
+
+
+class LabError(PktlstmError):
+    """The lab cannot run here (not root, tools or namespaces missing) or a lab step failed."""

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pktlstm.errors import PktlstmError
+from pktlstm.errors import LabError
 from pktlstm.lab.scenario import LAB_PREFIXLEN, Host
 
 log = logging.getLogger(__name__)
@@ -31,10 +31,6 @@ LOCK_PATH = Path("/run/pktlstm-lab.lock")
 """Held for a whole run: one lab at a time per machine (runs share namespace names)."""
 SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 """PATH given to every lab process (servers live in sbin)."""
-
-
-class LabError(PktlstmError):
-    """The lab cannot run here (not root, tools or namespaces missing) or a lab step failed."""
 
 
 @contextlib.contextmanager
