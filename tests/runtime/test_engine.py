@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -15,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from pktlstm.errors import ArtifactError, CaptureError, ConfigError
-from pktlstm.io.reader import open_capture
+from pktlstm.io.reader import CaptureConfig
 from pktlstm.runtime.alerts import EveWriter, Source
 from pktlstm.runtime.detector import load_detector
-from pktlstm.runtime.engine import DetectConfig, Engine, detect
+from pktlstm.runtime.engine import DetectConfig, Engine, FileSources, detect
 from pktlstm.runtime.flows import FlowConfig
 
 from .conftest import CLASSES, flows_pcap, with_threshold
@@ -75,7 +76,18 @@ def test_two_files_keep_their_flows_apart(artifact: Path, tmp_path: Path) -> Non
     a = flows_pcap(tmp_path / "a.pcap", 2, 2)
     b = flows_pcap(tmp_path / "b.pcap", 2, 2)  # the same 5-tuples
     out = tmp_path / "eve.json"
-    assert detect(artifact, DetectConfig(alerts=str(out)), pcaps=[a, b]).alerts == 4
+    open_pcaps: list[int] = []
+
+    def count_open_pcaps(engine: Engine, n: int) -> None:
+        names = []
+        for fd in os.listdir("/proc/self/fd"):
+            with contextlib.suppress(OSError):  # the listing's own fd is gone by now
+                names.append(os.readlink(f"/proc/self/fd/{fd}"))
+        open_pcaps.append(sum(1 for f in names if f.endswith(".pcap")))
+
+    config = DetectConfig(alerts=str(out), batch_size=2)
+    assert detect(artifact, config, pcaps=[a, b], on_batch=count_open_pcaps).alerts == 4
+    assert open_pcaps and max(open_pcaps) == 1  # one file open at a time
     assert sorted(x["pcap_filename"] for x in alerts_of(out)) == [str(a)] * 2 + [str(b)] * 2
 
 
@@ -98,15 +110,14 @@ def test_ctrl_c_writes_a_final_summary(artifact: Path, tmp_path: Path) -> None:
     config = DetectConfig(alerts=str(out), batch_size=100)
     det = load_detector(artifact)
     writer = EveWriter(str(out), classes=CLASSES, model_id="m", sources=[Source("a")])
-    with open_capture(pcap) as reader:
-        engine = Engine(det, [reader], writer, config)
+    engine = Engine(det, FileSources([pcap], CaptureConfig(chunk_packets=512)), writer, config)
 
-        def interrupt(n: int) -> None:
-            if engine.batches == 3:
-                raise KeyboardInterrupt
+    def interrupt(n: int) -> None:
+        if engine.batches == 3:
+            raise KeyboardInterrupt
 
-        engine.on_batch = interrupt
-        summary = engine.run()
+    engine.on_batch = interrupt
+    summary = engine.run()
     writer.close()
     assert summary.interrupted and 300 <= summary.packets < 2000
     assert records(out)[-1]["stats"]["final"] is True

@@ -135,12 +135,34 @@ _END_OF_SOURCE = "end-of-source"  # queue marker: one capture finished (flush it
 _DONE = "done"  # queue marker: all sources finished
 
 
+class FileSources:
+    """Capture files read one after another.
+
+    Each file is opened (and so checked) when this is made, then closed again: bad input
+    fails before any packet is read, yet only one file is open at a time while reading.
+    Iterating opens each in turn; ``stats`` holds one DecodeStats per file opened so far.
+    """
+
+    def __init__(self, paths: list[Path], config: CaptureConfig) -> None:
+        self.paths = list(paths)
+        self.config = config
+        for i, path in enumerate(self.paths):
+            open_capture(path, config, capture_id=i).close()
+        self.stats: list[DecodeStats] = []
+
+    def __iter__(self) -> Iterator[CaptureReader]:
+        for i, path in enumerate(self.paths):
+            with open_capture(path, self.config, capture_id=i) as reader:
+                self.stats.append(reader.stats)
+                yield reader
+
+
 class _Producer(threading.Thread):
     """Reads sources, paces replay, tokenizes; feeds the queue (runs in its own thread)."""
 
     def __init__(
         self,
-        sources: list[CaptureReader] | LiveCapture,
+        sources: FileSources | LiveCapture,
         detector: Detector,
         speed: float | None,
         out: queue.Queue[Any],
@@ -271,7 +293,7 @@ class Engine:
     def __init__(
         self,
         detector: Detector,
-        sources: list[CaptureReader] | LiveCapture,
+        sources: FileSources | LiveCapture,
         writer: EveWriter,
         config: DetectConfig,
         bpf: BpfFilter | None = None,
@@ -295,11 +317,14 @@ class Engine:
 
     def _decode_stats(self) -> DecodeStats:
         total = DecodeStats()
-        sources = [self.sources] if isinstance(self.sources, LiveCapture) else self.sources
-        for s in sources:  # the reader thread updates these: copy each dict in one C call
-            total.packets += s.stats.packets
-            total.bytes += s.stats.bytes
-            total.skipped.update(dict(s.stats.skipped))
+        if isinstance(self.sources, LiveCapture):
+            parts = [self.sources.stats]
+        else:
+            parts = list(self.sources.stats)
+        for st in parts:  # the reader thread updates these: copy each dict in one C call
+            total.packets += st.packets
+            total.bytes += st.bytes
+            total.skipped.update(dict(st.skipped))
         return total
 
     def _counters(self, elapsed_s: float, period_s: float, period_packets: int) -> dict[str, Any]:
@@ -481,24 +506,23 @@ def detect(
         raise ConfigError(f"replay={config.replay!r}: only for capture files, not live capture")
     detector = load_detector(model, config.backend, config.precision, config.threads)
     bpf = BpfFilter(config.bpf) if config.bpf and live is None else None
-    opened: list[CaptureReader] = []
     capture: LiveCapture | None = None
     writer: EveWriter | None = None
     try:
         if live is not None:
             capture = open_live(live)
+            sources: FileSources | LiveCapture = capture
             names = [Source(live.iface, live=True)]
         else:
             assert pcaps is not None
             # replay releases packets chunk by chunk: smaller chunks keep read-ahead short
             read = CaptureConfig(chunk_packets=16384 if config.speed is None else 1024)
-            for i, path in enumerate(pcaps):
-                opened.append(open_capture(path, read, capture_id=i))
+            sources = FileSources(pcaps, read)
             names = [Source(str(p)) for p in pcaps]
         writer = EveWriter(
             config.alerts, classes=detector.classes, model_id=detector.model_id, sources=names
         )
-        engine = Engine(detector, capture if capture is not None else opened, writer, config, bpf)
+        engine = Engine(detector, sources, writer, config, bpf)
         if on_batch is not None:
             engine.on_batch = functools.partial(on_batch, engine)
         return engine.run()
@@ -507,5 +531,3 @@ def detect(
             writer.close()
         if capture is not None:
             capture.close()
-        for reader in opened:
-            reader.close()
