@@ -129,3 +129,25 @@ def test_helpers() -> None:
     assert ip_text(bytes(16)) is None
     assert ip_text(v4("1.2.3.4").tobytes()) == "1.2.3.4"
     assert [severity(s) for s in (0.999, 0.95, 0.6)] == [1, 2, 3]
+
+
+def test_template_output_is_exact_json(tmp_path: Path) -> None:
+    v = Verdicts.concat([verdicts(), verdicts()])
+    v.proto[1] = 1  # ICMP: no ports
+    v.src[1] = 0  # not IP: no address
+    v.klass[1] = 1
+    out = tmp_path / "eve.json"
+    w = EveWriter(
+        str(out), classes=["benign", 'odd "name"\\', "x"], model_id='m"1', sources=[Source("a b")]
+    )
+    w.alerts(v)
+    w.close()
+    recs = [json.loads(line) for line in out.read_text().splitlines()]
+    assert list(recs[0]) == [
+        "timestamp", "flow_id", "pcap_cnt", "event_type", "src_ip", "src_port", "dest_ip",
+        "dest_port", "proto", "alert", "pcap_filename",
+    ]  # fmt: skip
+    assert "src_ip" not in recs[1] and "src_port" not in recs[1] and recs[1]["proto"] == "ICMP"
+    assert recs[1]["alert"]["class"] == 'odd "name"\\'
+    assert recs[1]["alert"]["signature"].endswith('odd "name"\\')
+    assert recs[1]["alert"]["model_id"] == 'm"1' and recs[1]["pcap_filename"] == "a b"

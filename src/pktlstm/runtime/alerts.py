@@ -147,51 +147,62 @@ class EveWriter:
         self._stream.flush()
 
     def alert_lines(self, v: Verdicts) -> list[str]:
-        """One EVE alert line per verdict row."""
+        """One EVE alert line per verdict row.
+
+        Built from string templates (strings escaped once with json.dumps) rather than one
+        json.dumps per record: ~3x cheaper, which matters in floods where every flow alerts.
+        """
+        n = len(v)
+        if n == 0:
+            return []
+        js = json.dumps
+        sec = (v.ts_ns // 1_000_000_000).tolist()
+        usec = ((v.ts_ns % 1_000_000_000) // 1000).tolist()
+        stamps = {t: time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) for t in set(sec)}
+        flow_ids = (v.key & np.uint64(_INT63)).tolist()
+        src_b, dst_b = v.src.tobytes(), v.dst.tobytes()
+        proto, sport, dport = v.proto.tolist(), v.sport.tolist(), v.dport.tolist()
+        caps, pkt = v.capture_id.tolist(), v.pkt_index.tolist()
+        klass, packets = v.klass.tolist(), v.packets.tolist()
+        scores = v.score.astype(np.float64).round(6).tolist()
+        model = js(self.model_id)
+        sources = {
+            c: (self.sources[c] if c < len(self.sources) else Source("?")) for c in set(caps)
+        }
+        where = {
+            c: (f'"in_iface":{js(src.name)},', "")
+            if src.live
+            else ("", f',"pcap_filename":{js(src.name)}')
+            for c, src in sources.items()
+        }
+        raw = {k: self.classes[k] if 0 <= k < len(self.classes) else str(k) for k in set(klass)}
+        names = {k: js(name) for k, name in raw.items()}
+        signatures = {k: js(f"PKTLSTM malicious traffic: {name}") for k, name in raw.items()}
+        protos = {p: js(PROTO_NAMES.get(p, str(p))) for p in set(proto)}
         lines = []
-        dumps = json.dumps
-        for i in range(len(v)):
-            cap = int(v.capture_id[i])
-            source = self.sources[cap] if cap < len(self.sources) else Source("?")
-            proto = int(v.proto[i])
-            klass = int(v.klass[i])
-            score = float(v.score[i])
-            rec: dict[str, Any] = {
-                "timestamp": eve_timestamp(int(v.ts_ns[i])),
-                "flow_id": eve_flow_id(int(v.key[i])),
-            }
-            if source.live:
-                rec["in_iface"] = source.name
-            else:
-                rec["pcap_cnt"] = int(v.pkt_index[i]) + 1
-            rec["event_type"] = "alert"
-            src, dst = ip_text(v.src[i].tobytes()), ip_text(v.dst[i].tobytes())
-            if src is not None:
-                rec["src_ip"] = src
-            if proto in _PORTED:
-                rec["src_port"] = int(v.sport[i])
-            if dst is not None:
-                rec["dest_ip"] = dst
-            if proto in _PORTED:
-                rec["dest_port"] = int(v.dport[i])
-            rec["proto"] = PROTO_NAMES.get(proto, str(proto))
-            name = self.classes[klass] if 0 <= klass < len(self.classes) else str(klass)
-            rec["alert"] = {
-                "action": "allowed",
-                "gid": 1,
-                "signature_id": SID_BASE + klass,
-                "rev": 1,
-                "signature": f"PKTLSTM malicious traffic: {name}",
-                "category": "Malicious traffic (packet LSTM)",
-                "severity": severity(score),
-                "score": round(score, 6),
-                "class": name,
-                "packets": int(v.packets[i]),
-                "model_id": self.model_id,
-            }
-            if not source.live:
-                rec["pcap_filename"] = source.name
-            lines.append(dumps(rec, separators=(",", ":")))
+        for i in range(n):
+            c, k, p, score = caps[i], klass[i], proto[i], scores[i]
+            head, tail = where[c]
+            src = ip_text(src_b[16 * i : 16 * i + 16])
+            dst = ip_text(dst_b[16 * i : 16 * i + 16])
+            ported = p in _PORTED
+            ends = (f'"src_ip":"{src}",' if src is not None else "") + (
+                f'"src_port":{sport[i]},' if ported else ""
+            )
+            ends += (f'"dest_ip":"{dst}",' if dst is not None else "") + (
+                f'"dest_port":{dport[i]},' if ported else ""
+            )
+            count = "" if head else f'"pcap_cnt":{pkt[i] + 1},'
+            lines.append(
+                f'{{"timestamp":"{stamps[sec[i]]}.{usec[i]:06d}+0000",'
+                f'"flow_id":{flow_ids[i] or 1},{head}{count}"event_type":"alert",{ends}'
+                f'"proto":{protos[p]},"alert":{{"action":"allowed","gid":1,'
+                f'"signature_id":{SID_BASE + k},"rev":1,'
+                f'"signature":{signatures[k]},'
+                f'"category":"Malicious traffic (packet LSTM)","severity":{severity(score)},'
+                f'"score":{score},"class":{names[k]},"packets":{packets[i]},'
+                f'"model_id":{model}}}{tail}}}'
+            )
         return lines
 
     def alerts(self, v: Verdicts) -> None:
