@@ -250,3 +250,31 @@ def test_cli_ctrl_c_on_live_capture_prints_a_summary(exported: Path, tmp_path: P
     stats = [json.loads(line) for line in out.splitlines() if '"stats"' in line]
     assert stats and stats[-1]["stats"]["final"] is True
     assert "kernel_drops" in stats[-1]["stats"]["capture"]
+
+
+def test_live_idle_flows_expire_without_traffic(
+    artifact: Path, tmp_path: Path, live_veth: str
+) -> None:
+    from pktlstm.io.live import LiveConfig, open_live
+
+    from .conftest import send_udp_to_peer
+
+    out = tmp_path / "eve.json"
+    det = load_detector(artifact)
+    writer = EveWriter(str(out), classes=CLASSES, model_id="m", sources=[Source(live_veth, True)])
+    cap = open_live(LiveConfig(iface=live_veth, bpf="udp"))
+    flows = FlowConfig(verdict_packets=3, aggregate="mean", idle_timeout_s=0.5)
+    engine = Engine(det, cap, writer, DetectConfig(max_wait_ms=2, flows=flows))
+    thread = threading.Thread(target=engine.run)
+    thread.start()
+    send_udp_to_peer(6001, 1)  # one packet: the mean verdict waits for the flow to expire
+    deadline = time.monotonic() + 10
+    while writer.alerts_written == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alerts_before_stop = writer.alerts_written
+    cap.stop()
+    thread.join(5)
+    writer.close()
+    cap.close()
+    assert alerts_before_stop == 1  # decided while the link was quiet, not at shutdown
+    assert alerts_of(out)[0]["dest_port"] == 6001

@@ -394,6 +394,7 @@ class Engine:
         next_stats = t_start + cfg.stats_interval_s if cfg.stats_interval_s else float("inf")
         period_start, period_packets = t_start, 0
         interrupted = False
+        live = isinstance(self.sources, LiveCapture)  # capture time is wall time
 
         def flush() -> None:
             nonlocal pending, n_pending, period_packets
@@ -446,6 +447,11 @@ class Engine:
                 overdue = pending and time.time_ns() >= int(pending[0].arrival_ns[0]) + wait_ns
                 if overdue and q.empty():
                     flush()
+                if live and not pending:  # quiet link: idle flows still expire on time
+                    wall = time.time_ns()
+                    if wall - self._last_expire_ns >= _EXPIRE_EVERY_NS:
+                        self.writer.alerts(self.table.expire(wall))
+                        self._last_expire_ns = wall
                 now = time.monotonic()
                 if now >= next_stats:
                     self.writer.stats(
