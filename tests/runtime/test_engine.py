@@ -19,8 +19,9 @@ from pktlstm.errors import ArtifactError, CaptureError, ConfigError
 from pktlstm.io.reader import CaptureConfig
 from pktlstm.runtime.alerts import EveWriter, Source
 from pktlstm.runtime.detector import load_detector
-from pktlstm.runtime.engine import DetectConfig, Engine, FileSources, detect
+from pktlstm.runtime.engine import DetectConfig, Engine, detect
 from pktlstm.runtime.flows import FlowConfig
+from pktlstm.runtime.sources import FileSources
 
 from .conftest import CLASSES, flows_pcap, with_threshold
 
