@@ -7,7 +7,7 @@ With ``single_field=True`` it also trains, per field, gradient-boosted trees on 
 words alone (train split, threshold on validation) and scores them on the test split.
 
 A warning is raised for a field when masking it costs more than half of the model's margin
-over chance, or when the field alone reaches 95% or more of the model's score: the model (or
+over chance in any metric, or when the field alone reaches 95% or more of the model's score: the model (or
 the data) leans on that field, e.g. the TTL of USTC-TFC2016 (benign 32, malware 64/128).
 """
 
@@ -246,20 +246,25 @@ def _warnings(
     chance: dict[str, float],
     key: str,
 ) -> list[str]:
+    """Masking warnings look at every metric (a threshold metric can collapse while a ranking
+    metric stays put); single-field warnings at the audit metric ``key``."""
     out: list[str] = []
-    base = full[key]
-    if base is None:
-        return out
-    margin = base - chance[key]
     for f in results:
-        drop = f.drop[key]
-        if margin > 0 and drop is not None and drop > DROP_WARN * margin:
+        hits = []
+        for m in METRICS:
+            base, drop = full[m], f.drop[m]
+            if base is None or drop is None or f.constant:
+                continue
+            if base - chance[m] > 0 and drop > DROP_WARN * (base - chance[m]):
+                hits.append(f"{m} {base:.3f} -> {f.masked[m]:.3f} (chance {chance[m]:.3f})")
+        if hits:
             out.append(
-                f"masking {f.name} drops {key} from {base:.3f} to {f.masked[key]:.3f}: more "
-                f"than half of the model's margin over chance ({chance[key]:.3f}) rests on it"
+                f"masking {f.name} costs more than half of the model's margin over chance: "
+                + "; ".join(hits)
             )
+        base = full[key]
         alone = None if f.single is None else f.single.get(key)
-        if alone is not None and alone >= SINGLE_WARN * base:
+        if base is not None and alone is not None and alone >= SINGLE_WARN * base:
             out.append(
                 f"{f.name} alone reaches {key} {alone:.3f}, {100 * alone / base:.0f}% of the "
                 f"model's {base:.3f}: one field separates the classes (a shortcut?)"
