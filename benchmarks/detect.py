@@ -129,6 +129,7 @@ def run_once(args: dict) -> dict:
         alerts=args["alerts"],
         stats_interval_s=0,
         backend=args["backend"],
+        workers=args.get("workers", 1),
         flows=FlowConfig(max_flows=args.get("max_flows", 500_000)),
     )
     rss: list[tuple[int, float]] = []
@@ -147,6 +148,7 @@ def run_once(args: dict) -> dict:
     return {
         "cpu_s": cpu_s,
         "thread_cpu_s": s.thread_cpu_s,
+        "workers": s.workers,
         "pkts_per_cpu_s": s.packets / cpu_s if cpu_s > 0 else 0.0,
         "packets": s.packets,
         "alerts": s.alerts,
@@ -243,14 +245,15 @@ def throughput(
                 repeats if name == "fast" else 1,
             )
             rows.append((name, backend, r))
-            busiest = max(r["thread_cpu_s"].values())
+            cpu = r["thread_cpu_s"]
+            busiest = max(cpu["reader"], cpu["batcher"], cpu["inference"] / r["workers"])
             threads = ", ".join(
                 f"{k} {1e6 * v / r['packets']:.1f}" for k, v in r["thread_cpu_s"].items()
             )
             print(
                 f"{name:10s} {backend:6s} {r['packets']:>9,} pkts  {r['pps']:>10,.0f} pkt/s  "
                 f"runs {r['pps_all']}  CPU {1e6 / r['pkts_per_cpu_s']:.1f} us/pkt (threads, "
-                f"us/pkt: {threads}; with a free core per thread: "
+                f"us/pkt: {threads}; {r['workers']} inference threads; bound with free cores: "
                 f"{r['packets'] / busiest:,.0f} pkt/s)  batch p50 {r['batch_ms']['p50']} ms  "
                 f"alerts {r['alerts']:,}  peak RSS {r['peak_rss_mib']:.0f} MiB"
             )

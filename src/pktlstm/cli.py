@@ -488,7 +488,10 @@ def detect_command(
     idle_timeout: Annotated[float, typer.Option(help="flow idle timeout, seconds")] = 120.0,
     backend: Annotated[str, typer.Option(help="auto | onnx | torch")] = "auto",
     int8: Annotated[bool, typer.Option("--int8", help="use model.int8.onnx")] = False,
-    threads: Annotated[int, typer.Option(help="inference threads")] = 1,
+    threads: Annotated[int, typer.Option(help="threads inside each inference call")] = 1,
+    workers: Annotated[
+        int, typer.Option(help="inference threads scoring consecutive micro-batches at once")
+    ] = 1,
 ) -> None:
     """Detect malicious traffic in capture files or on a live interface; EVE JSON alerts.
 
@@ -509,6 +512,7 @@ def detect_command(
         backend=backend,
         precision="int8" if int8 else "fp32",
         threads=threads,
+        workers=workers,
         bpf=bpf,
         flows=FlowConfig(
             max_flows=max_flows,

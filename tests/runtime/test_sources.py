@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import queue
 import time
 from pathlib import Path
@@ -29,9 +31,21 @@ def test_file_sources_check_all_files_first(tmp_path: Path) -> None:
 def test_file_sources_iterate_in_order_with_capture_ids(tmp_path: Path) -> None:
     a, b = flows_pcap(tmp_path / "a.pcap", 2, 2), flows_pcap(tmp_path / "b.pcap", 3, 1)
     files = FileSources([a, b], CaptureConfig())
-    seen = [(r.capture_id, sum(len(x) for x in r)) for r in files]
+    seen, open_now = [], []
+    for reader in files:
+        seen.append((reader.capture_id, sum(len(x) for x in reader)))
+        open_now.append(open_pcaps())
     assert seen == [(0, 4), (1, 3)]
+    assert open_now == [1, 1]  # checked up front, but read one at a time
     assert [st.packets for st in files.stats] == [4, 3]
+
+
+def open_pcaps() -> int:
+    names = []
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # the listing's own descriptor is gone by now
+            names.append(os.readlink(f"/proc/self/fd/{fd}"))
+    return sum(1 for name in names if name.endswith(".pcap"))
 
 
 def drain(q: queue.Queue) -> list:

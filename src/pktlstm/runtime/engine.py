@@ -8,13 +8,15 @@ import logging
 import queue
 import re
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from pktlstm.errors import ConfigError
 from pktlstm.io.batch import DecodeStats, PacketBatch
@@ -49,6 +51,9 @@ class DetectConfig:
     backend, precision, threads: inference (see ``load_detector``).
     queue_chunks: chunks buffered between the reader thread and inference (back-pressure;
         files are read in chunks of 16,384 packets, so 8 chunks bound memory to ~40 MB).
+    workers: inference threads scoring consecutive micro-batches at once (results are
+        applied to the flow table in order); 1 (default) scores in the batcher thread itself:
+        on 2 cores more threads add hand-off latency without adding packets/s (measured).
     flows: the flow table and verdict rule.
     """
 
@@ -62,6 +67,7 @@ class DetectConfig:
     precision: str = "fp32"
     threads: int = 1
     queue_chunks: int = 8
+    workers: int = 1
     flows: FlowConfig = field(default_factory=FlowConfig)
 
     def __post_init__(self) -> None:
@@ -75,6 +81,8 @@ class DetectConfig:
             raise ConfigError(f"replay={self.replay!r}: the speed-up N must be > 0")
         if self.stats_interval_s < 0:
             raise ConfigError(f"stats_interval_s={self.stats_interval_s}: must be >= 0")
+        if not 1 <= self.workers <= 64:
+            raise ConfigError(f"workers={self.workers}: must be in 1..64 inference threads")
         if not 1 <= self.queue_chunks <= 100_000:
             raise ConfigError(f"queue_chunks={self.queue_chunks}: must be in 1..100000")
 
@@ -100,9 +108,10 @@ class DetectSummary:
     latency_ms: dict[str, float | None] = field(default_factory=dict)
     batch_ms: dict[str, float | None] = field(default_factory=dict)
     backend: str = ""
-    # CPU seconds of each pipeline thread: "reader" (read, decode, tokenize) and "inference"
-    # (batcher, model, flow table, alerts); the busier one bounds packets/s on free cores.
+    # CPU seconds per pipeline stage: "reader" (read, decode, tokenize files), "inference"
+    # (tokenize live/replay, model; all workers together) and "batcher" (flow table, alerts).
     thread_cpu_s: dict[str, float] = field(default_factory=dict)
+    workers: int = 1
 
     @property
     def packets_per_s(self) -> float:
@@ -121,9 +130,9 @@ class DetectSummary:
 class Engine:
     """Runs detection on opened sources; ``run()`` returns a DetectSummary.
 
-    Threads: one reader thread (read, decode, pace, tokenize) and the calling thread
-    (micro-batcher, inference, flow table, alerts, stats). ONNX Runtime and numpy release
-    the GIL, so the two overlap on two cores.
+    Threads: one reader thread (read, decode, pace, tokenize), ``config.workers`` inference
+    threads, and the calling thread (micro-batcher, flow table, alerts, stats), which applies
+    scored batches in arrival order. ONNX Runtime and numpy release the GIL, so they overlap.
     """
 
     def __init__(
@@ -150,6 +159,10 @@ class Engine:
         self._last_expire_ns = 0
         self.on_batch: Callable[[int], None] | None = None  # hook for benchmarks
         self._producer: Producer | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        # scored or being scored, oldest first: (future, batch, arrival_ns, start_ns)
+        self._inflight: deque[tuple[Future[Any], PacketBatch, NDArray[np.int64], int]] = deque()
+        self._infer_cpu_s = 0.0
 
     def _decode_stats(self) -> DecodeStats:
         total = DecodeStats()
@@ -189,17 +202,45 @@ class Engine:
             }
         return counters
 
-    def _process(self, chunks: list[Chunk]) -> None:
+    def _score(
+        self, batch: PacketBatch, inputs: NDArray[np.int32] | None
+    ) -> tuple[NDArray[np.float32], NDArray[np.int16], float]:
+        """Scores of one micro-batch (runs in an inference thread) and its CPU seconds."""
+        cpu0 = time.thread_time()
+        if inputs is None:
+            inputs = self.detector.inputs(batch)
+        score, klass = self.detector.score_inputs(inputs)
+        return score, klass, time.thread_time() - cpu0
+
+    def _submit(self, chunks: list[Chunk]) -> None:
+        """Hand one micro-batch to inference; apply finished ones while too many are out."""
         start = time.time_ns()
         one = len(chunks) == 1
         batch = chunks[0].batch if one else PacketBatch.concat([c.batch for c in chunks])
         arrival = chunks[0].arrival_ns if one else np.concatenate([c.arrival_ns for c in chunks])
         parts = [c.inputs for c in chunks if c.inputs is not None]
-        if len(parts) < len(chunks):
-            inputs = self.detector.inputs(batch)
-        else:
+        inputs = None
+        if len(parts) == len(chunks):
             inputs = parts[0] if one else np.concatenate(parts)
-        score, klass = self.detector.score_inputs(inputs)
+        future: Future[Any] = Future()
+        if self._pool is None:
+            future.set_result(self._score(batch, inputs))
+        else:
+            future = self._pool.submit(self._score, batch, inputs)
+        self._inflight.append((future, batch, arrival, start))
+        limit = self.config.workers if self._pool is not None else 0
+        while len(self._inflight) > limit:
+            self._apply_oldest()
+
+    def _apply_ready(self, wait: bool = False) -> None:
+        """Apply scored batches, oldest first: those done, or all of them when ``wait``."""
+        while self._inflight and (wait or self._inflight[0][0].done()):
+            self._apply_oldest()
+
+    def _apply_oldest(self) -> None:
+        future, batch, arrival, start = self._inflight.popleft()
+        score, klass, cpu_s = future.result()
+        self._infer_cpu_s += cpu_s
         verdicts = self.table.update(batch, score, klass, flow_keys(batch))
         self.writer.alerts(verdicts)
         self._clock_ns = max(self._clock_ns, int(batch.ts_ns.max()))
@@ -235,7 +276,7 @@ class Engine:
         def flush() -> None:
             nonlocal pending, n_pending, period_packets
             if pending:
-                self._process(pending)
+                self._submit(pending)
                 period_packets += n_pending
                 pending, n_pending = [], 0
 
@@ -244,14 +285,19 @@ class Engine:
         # collections: a full collection mid-run would pause all threads for ~100 ms.
         gc.collect()
         gc.freeze()
+        if cfg.workers > 1:
+            self._pool = ThreadPoolExecutor(cfg.workers, thread_name_prefix="pktlstm-infer")
         producer.start()
         try:
             finished = False
             while not finished:
+                self._apply_ready()
                 timeout = 0.1
                 if pending:
                     oldest = int(pending[0].arrival_ns[0])
                     timeout = max(0.0, (oldest + wait_ns - time.time_ns()) / 1e9)
+                if self._inflight:  # poll: a scored batch is applied within 0.5 ms
+                    timeout = min(timeout, 0.0005)
                 try:
                     item = q.get(timeout=timeout) if timeout > 0 else q.get_nowait()
                 except queue.Empty:
@@ -260,6 +306,7 @@ class Engine:
                     raise item
                 if isinstance(item, str):  # END_OF_SOURCE or DONE
                     flush()
+                    self._apply_ready(wait=True)
                     self.writer.alerts(self.table.expire(None))
                     self._clock_ns = self._last_expire_ns = 0
                     finished = item == DONE
@@ -300,14 +347,25 @@ class Engine:
         except KeyboardInterrupt:
             interrupted = True
             flush()
+            self._apply_ready(wait=True)
         finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
             producer.stop.set()
             if isinstance(self.sources, LiveCapture):
                 self.sources.stop()
             producer.join(timeout=2)
             gc.unfreeze()
         elapsed = time.monotonic() - t_start
-        thread_cpu = {"inference": time.thread_time() - cpu0, "reader": producer.cpu_s}
+        batcher_cpu = time.thread_time() - cpu0
+        if cfg.workers == 1:  # scored in this thread: do not count it twice
+            batcher_cpu -= self._infer_cpu_s
+        thread_cpu = {
+            "reader": producer.cpu_s,
+            "inference": self._infer_cpu_s,
+            "batcher": batcher_cpu,
+        }
         self._period_latency, self._period_batch = self.latency, self.batch_latency
         final = self._counters(elapsed, elapsed, self.packets)
         final["final"] = True
@@ -325,6 +383,7 @@ class Engine:
             batch_ms=self.batch_latency.summary_ms(),
             backend=self.detector.scorer.name,
             thread_cpu_s=thread_cpu,
+            workers=cfg.workers,
         )
 
 
