@@ -224,7 +224,9 @@ def audit(
         results.append(FieldResult(name, tuple(pos), masked, drop, single))
 
     key = config.metric
-    results.sort(key=lambda f: (f.constant, -(f.drop[key] or 0.0)))
+    # by the audit metric's drop, ties (e.g. a ranking metric that stays 1.0) by the others
+    order = [key, *(m for m in METRICS if m != key)]
+    results.sort(key=lambda f: (f.constant, *(-(f.drop[m] or 0.0) for m in order)))
     warnings = _warnings(results, full, chance, key)
     info = {
         "model": str(art.path),
@@ -376,27 +378,42 @@ def summary_markdown(a: Audit, title: str = "Shortcut audit") -> str:
 
 
 def plot_importance(a: Audit) -> bytes:
-    """PNG: bars of the audit metric's drop per field (and the single-field score if any)."""
-    from pktlstm.report import _figure, _png
+    """PNG: per field, the drop of PR-AUC, F1 and accuracy when masked (left) and, when
+    single-field models were trained, the audit metric of the field alone (right)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pktlstm.report import _png
 
     key = a.info["metric"]
-    shown = [f for f in a.fields if not f.constant]
-    fig, ax = _figure()
-    fig.set_size_inches(6.4, max(3.0, 0.28 * len(shown) + 1.2))
-    names = [f.name for f in shown][::-1]
-    drops = [f.drop[key] or 0.0 for f in shown][::-1]
-    y = np.arange(len(names))
+    shown = [f for f in a.fields if not f.constant][::-1]
     has_single = any(f.single is not None for f in shown)
-    h = 0.4 if has_single else 0.8
-    ax.barh(y + (h / 2 if has_single else 0), drops, height=h, label=f"{key} drop when masked")
-    if has_single:
-        alone = [(f.single or {}).get(key) or 0.0 for f in shown][::-1]
-        ax.barh(y - h / 2, alone, height=h, label=f"{key} of the field alone")
-    ax.set_yticks(y, names)
-    ax.set_xlabel(f"{key} (full model {_num(a.full[key])}, chance {a.chance[key]:.3f})")
+    height = max(3.0, 0.3 * len(shown) + 1.5)
+    fig, axes = plt.subplots(
+        1, 2 if has_single else 1, figsize=(9.6 if has_single else 6.4, height), dpi=100,
+        sharey=True, squeeze=False,
+    )  # fmt: skip
+    y = np.arange(len(shown))
+    ax = axes[0, 0]
+    h = 0.27
+    for i, m in enumerate(("pr_auc", "f1", "accuracy")):
+        ax.barh(y + (1 - i) * h, [f.drop[m] or 0.0 for f in shown], height=h, label=m)
+    ax.set_yticks(y, [f.name for f in shown])
     ax.axvline(0, color="black", linewidth=0.8)
+    ax.set_xlabel("drop when the field is masked (full - masked)")
     ax.grid(axis="x", alpha=0.3)
-    ax.legend(loc="lower right")
+    ax.legend(loc="lower right", fontsize="small")
+    if has_single:
+        ax2 = axes[0, 1]
+        ax2.barh(y, [(f.single or {}).get(key) or 0.0 for f in shown], color="tab:gray")
+        ax2.axvline(a.full[key] or 0.0, color="black", linestyle="--", label="full model")
+        ax2.axvline(a.chance[key], color="tab:red", linestyle=":", label="chance")
+        ax2.set_xlabel(f"{key} of a model on the field alone")
+        ax2.set_xlim(0, 1.02)
+        ax2.grid(axis="x", alpha=0.3)
+        ax2.legend(loc="lower right", fontsize="small")
     return _png(fig)
 
 
