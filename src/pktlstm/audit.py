@@ -224,9 +224,9 @@ def audit(
         results.append(FieldResult(name, tuple(pos), masked, drop, single))
 
     key = config.metric
-    # by the audit metric's drop, ties (e.g. a ranking metric that stays 1.0) by the others
+    # by the audit metric's drop (to 3 decimals), ties (a ranking metric that stays 1.0) by the others
     order = [key, *(m for m in METRICS if m != key)]
-    results.sort(key=lambda f: (f.constant, *(-(f.drop[m] or 0.0) for m in order)))
+    results.sort(key=lambda f: (f.constant, *(-round(f.drop[m] or 0.0, 3) for m in order)))
     warnings = _warnings(results, full, chance, key)
     info = {
         "model": str(art.path),
