@@ -246,7 +246,10 @@ def throughput(
             )
             rows.append((name, backend, r))
             cpu = r["thread_cpu_s"]
-            busiest = max(cpu["reader"], cpu["batcher"], cpu["inference"] / r["workers"])
+            if r["workers"] == 1:  # inference runs in the batcher thread
+                busiest = max(cpu["reader"], cpu["batcher"] + cpu["inference"])
+            else:
+                busiest = max(cpu["reader"], cpu["batcher"], cpu["inference"] / r["workers"])
             threads = ", ".join(
                 f"{k} {1e6 * v / r['packets']:.1f}" for k, v in r["thread_cpu_s"].items()
             )
