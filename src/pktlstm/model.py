@@ -133,8 +133,10 @@ def preset(
     ``hwang2019``: embedding 64 -> LSTM 128 -> LSTM 64 -> LSTM 32 (dropout 0.2 after each)
     -> dense softmax, reading every word, exactly as published.
     ``fast``: embedding 16 -> one GRU of 32 units -> dense softmax, reading only
-    ``positions`` (training passes the word positions that vary); chosen by measurement
-    (benchmarks/models.py, figures in README).
+    ``positions`` (training passes the word positions that vary). Chosen by measurement
+    (benchmarks/models.py on a 150k-packet synthetic set, 40k train packets, 3 epochs, 2 cores):
+    12x faster training and 30x faster inference than ``hwang2019`` for F1 84.2% vs 88.7% and
+    PR-AUC 0.920 vs 0.956; reading all 33 words instead was 2x slower and less accurate.
     """
     if name == "hwang2019":
         return ModelConfig(

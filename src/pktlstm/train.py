@@ -48,7 +48,7 @@ DEVICES = ("auto", "cpu", "cuda")
 # Per-preset training defaults (fields of TrainConfig); explicit arguments override them.
 PRESET_DEFAULTS: dict[str, dict[str, Any]] = {
     "hwang2019": {"batch_size": 100, "lr": 1e-3},  # paper: mini-batch 100; lr not given
-    "fast": {"batch_size": 256, "lr": 3e-3},  # larger batches: ~2x faster epochs on 2 cores
+    "fast": {"batch_size": 256, "lr": 3e-3},  # 1.5x faster epochs than batch 100 on 2 cores
 }
 
 
