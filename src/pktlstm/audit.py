@@ -24,7 +24,7 @@ from numpy.typing import NDArray
 
 from pktlstm.dataset import SPLITS, Dataset
 from pktlstm.errors import ArtifactError, ConfigError
-from pktlstm.evaluate import _auc, _json_safe
+from pktlstm.evaluate import json_safe, roc_pr_auc
 from pktlstm.model import ModelArtifact, load_artifact
 from pktlstm.train import binary_metrics, choose_threshold
 
@@ -149,7 +149,7 @@ def _metrics(
     y: NDArray[np.bool_], score: NDArray[np.floating[Any]], threshold: float
 ) -> dict[str, float | None]:
     b = binary_metrics(y, np.asarray(score) >= threshold)
-    roc, pr = _auc(y, np.asarray(score))
+    roc, pr = roc_pr_auc(y, np.asarray(score))
     return {"pr_auc": pr, "roc_auc": roc, "f1": b["f1"], "accuracy": b["accuracy"]}
 
 
@@ -385,7 +385,7 @@ def plot_importance(a: Audit) -> bytes:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from pktlstm.report import _png
+    from pktlstm.report import figure_png
 
     key = a.info["metric"]
     shown = [f for f in a.fields if not f.constant][::-1]
@@ -414,14 +414,14 @@ def plot_importance(a: Audit) -> bytes:
         ax2.set_xlim(0, 1.02)
         ax2.grid(axis="x", alpha=0.3)
         ax2.legend(loc="lower right", fontsize="small")
-    return _png(fig)
+    return figure_png(fig)
 
 
 def write_audit(a: Audit, out: str | Path) -> Path:
     """Write ``out/audit.json``, ``out/summary.md`` and ``out/importance.png``; returns ``out``."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "audit.json").write_text(json.dumps(_json_safe(a.metrics()), indent=1) + "\n")
+    (out / "audit.json").write_text(json.dumps(json_safe(a.metrics()), indent=1) + "\n")
     (out / "summary.md").write_text(summary_markdown(a))
     (out / "importance.png").write_bytes(plot_importance(a))
     return out

@@ -31,7 +31,7 @@ from numpy.typing import NDArray
 from pktlstm.baseline import FlowBaseline, FlowConfig, flow_records, flow_verdicts, packet_facts
 from pktlstm.dataset import REMOVED, SPLIT_CODES, Dataset
 from pktlstm.errors import ArtifactError, ConfigError
-from pktlstm.evaluate import _auc, _json_safe, flow_ranks
+from pktlstm.evaluate import flow_ranks, json_safe, roc_pr_auc
 from pktlstm.model import ModelArtifact, load_artifact
 from pktlstm.train import binary_metrics, choose_threshold
 
@@ -178,7 +178,7 @@ class Comparison:
         return out
 
     def metrics(self) -> dict[str, Any]:
-        return _json_safe(
+        return json_safe(
             {
                 **self.info,
                 "flows": int(self.truth.size),
@@ -358,7 +358,7 @@ def _method(
 ) -> MethodResult:
     metrics: dict[str, Any] = binary_metrics(truth, flagged)
     finite = np.where(np.isfinite(flow_score), flow_score, -1.0)
-    metrics["roc_auc"], metrics["pr_auc"] = _auc(truth, finite)
+    metrics["roc_auc"], metrics["pr_auc"] = roc_pr_auc(truth, finite)
     has = flagged & (alert_ns != np.iinfo(np.int64).max)
     delay = np.full(truth.shape[0], np.nan)
     delay[has] = np.maximum(alert_ns[has] - start_ns[has], 0) / NS
@@ -450,9 +450,9 @@ def summary_markdown(c: Comparison, title: str = "Packet model vs flow baseline"
 
 def plot_delay_cdf(c: Comparison) -> bytes:
     """PNG: share of malicious flows detected within t seconds of their first packet."""
-    from pktlstm.report import _figure, _png
+    from pktlstm.report import figure_png, new_figure
 
-    fig, ax = _figure()
+    fig, ax = new_figure()
     n_mal = max(int(c.truth.sum()), 1)
     floor = 1e-6
     for m in c.methods:
@@ -468,7 +468,7 @@ def plot_delay_cdf(c: Comparison) -> bytes:
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right")
-    return _png(fig)
+    return figure_png(fig)
 
 
 def write_comparison(c: Comparison, out: str | Path, title: str | None = None) -> Path:

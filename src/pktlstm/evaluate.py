@@ -86,7 +86,9 @@ class Evaluation:
         return self.label > 0
 
 
-def _auc(y: NDArray[np.bool_], s: NDArray[np.floating[Any]]) -> tuple[float | None, float | None]:
+def roc_pr_auc(
+    y: NDArray[np.bool_], s: NDArray[np.floating[Any]]
+) -> tuple[float | None, float | None]:
     """ROC-AUC and PR-AUC (average precision); None when only one class is present."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -172,7 +174,7 @@ def evaluate(
     rank = flow_ranks(part.flow, part.flow_pos)
 
     overall: dict[str, Any] = binary_metrics(mal, flagged)
-    overall["roc_auc"], overall["pr_auc"] = _auc(mal, score)
+    overall["roc_auc"], overall["pr_auc"] = roc_pr_auc(mal, score)
     overall["packets"] = int(label.size)
     overall["malicious"] = int(mal.sum())
 
@@ -188,12 +190,14 @@ def evaluate(
         }
         if c > 0:
             pair = rows | (label == 0)
-            entry["roc_auc_vs_benign"], entry["pr_auc_vs_benign"] = _auc(rows[pair], score[pair])
+            entry["roc_auc_vs_benign"], entry["pr_auc_vs_benign"] = roc_pr_auc(
+                rows[pair], score[pair]
+            )
         if multi and name in model_classes and rows.any():
             j = model_classes.index(name)
             m = binary_metrics(rows, pred == j)
             entry.update({k: m[k] for k in ("precision", "recall", "f1", "fpr", "fnr")})
-            entry["roc_auc"], entry["pr_auc"] = _auc(rows, probs[:, j])
+            entry["roc_auc"], entry["pr_auc"] = roc_pr_auc(rows, probs[:, j])
         per_class[name] = entry
 
     if multi:
@@ -229,7 +233,7 @@ def evaluate(
         probs=probs,
         flow=np.asarray(part.flow),
         rank=rank,
-        metrics=_json_safe(metrics),
+        metrics=json_safe(metrics),
     )
 
 
@@ -241,12 +245,12 @@ def _map_labels(
     return table[label]
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """NaN/inf -> None, numpy scalars -> Python, recursively (metrics.json stays valid JSON)."""
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):

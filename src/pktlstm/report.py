@@ -93,7 +93,7 @@ def summary_markdown(ev: Evaluation, title: str = "Evaluation") -> str:
 # --- plots ---------------------------------------------------------------------------------
 
 
-def _figure() -> tuple[Any, Any]:
+def new_figure() -> tuple[Any, Any]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -102,7 +102,7 @@ def _figure() -> tuple[Any, Any]:
     return plt.subplots(figsize=(6.4, 4.8), dpi=100)
 
 
-def _png(fig: Any) -> bytes:
+def figure_png(fig: Any) -> bytes:
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
@@ -116,7 +116,7 @@ def _plot_confusion(ev: Evaluation) -> bytes:
     conf = ev.metrics["confusion"]
     matrix = np.asarray(conf["matrix"], dtype=np.float64)
     share = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    fig, ax = _figure()
+    fig, ax = new_figure()
     ax.imshow(share, cmap="Blues", vmin=0, vmax=1, aspect="auto")
     ax.set_xticks(range(len(conf["predicted"])), conf["predicted"], rotation=45, ha="right")
     ax.set_yticks(range(len(conf["true"])), conf["true"])
@@ -126,7 +126,7 @@ def _plot_confusion(ev: Evaluation) -> bytes:
         for (i, j), count in np.ndenumerate(matrix):
             colour = "white" if share[i, j] > 0.5 else "black"
             ax.text(j, i, f"{int(count)}", ha="center", va="center", fontsize=7, color=colour)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _pairs(ev: Evaluation) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -142,7 +142,7 @@ def _pairs(ev: Evaluation) -> list[tuple[str, np.ndarray, np.ndarray]]:
 def _plot_curve(ev: Evaluation, kind: str) -> bytes:
     from sklearn.metrics import precision_recall_curve, roc_curve
 
-    fig, ax = _figure()
+    fig, ax = new_figure()
     for i, (name, y, s) in enumerate(_pairs(ev)):
         style = {"lw": 2.0, "color": "black"} if i == 0 else {"lw": 1.0, "alpha": 0.8}
         if kind == "roc":
@@ -162,11 +162,11 @@ def _plot_curve(ev: Evaluation, kind: str) -> bytes:
     ax.set_ylim(-0.01, 1.01)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="lower right" if kind == "roc" else "lower left")
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _plot_scores(ev: Evaluation) -> bytes:
-    fig, ax = _figure()
+    fig, ax = new_figure()
     bins = np.linspace(0, 1, 51)
     for c, name in enumerate(ev.classes):
         s = ev.score[ev.label == c]
@@ -178,11 +178,11 @@ def _plot_scores(ev: Evaluation) -> bytes:
     ax.set_xlabel("malicious score (1 - P(benign))")
     ax.set_ylabel("packets")
     ax.legend(fontsize=7, ncol=2)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def _plot_flows(ev: Evaluation) -> bytes:
-    fig, ax = _figure()
+    fig, ax = new_figure()
     flows = ev.metrics["flows"]
     for rule, ls in zip(FLOW_RULES, ("-", "--"), strict=True):
         ks = [f["k"] for f in flows[rule]]
@@ -195,7 +195,7 @@ def _plot_flows(ev: Evaluation) -> bytes:
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
-    return _png(fig)
+    return figure_png(fig)
 
 
 def plots(ev: Evaluation) -> dict[str, bytes]:
