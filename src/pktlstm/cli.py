@@ -289,6 +289,10 @@ def train_command(
     max_train_packets: Annotated[
         int | None, typer.Option(help="train on a seeded sample of at most N packets")
     ] = None,
+    min_count: Annotated[
+        int | None,
+        typer.Option(help="words seen fewer times in training map to UNK (default per preset)"),
+    ] = None,
     resume: Annotated[bool, typer.Option(help="continue from OUT/checkpoint.pt")] = False,
 ) -> None:
     """Train a packet classifier on a dataset; writes the model artifact folder OUT."""
@@ -297,7 +301,7 @@ def train_command(
     config = TrainConfig.for_preset(
         preset, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
         patience=patience, class_weights=class_weights, binary=binary, seed=seed,
-        device=device, threads=threads, max_train_packets=max_train_packets,
+        device=device, threads=threads, max_train_packets=max_train_packets, min_count=min_count,
     )  # fmt: skip
     with _TrainProgress() as progress:
         try:
