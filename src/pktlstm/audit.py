@@ -23,9 +23,9 @@ import numpy as np
 from numpy.typing import NDArray
 
 from pktlstm.dataset import SPLITS, Dataset
-from pktlstm.errors import ArtifactError, ConfigError
-from pktlstm.evaluate import json_safe, roc_pr_auc
-from pktlstm.model import ModelArtifact, load_artifact
+from pktlstm.errors import ConfigError
+from pktlstm.evaluate import json_safe, open_matching, roc_pr_auc
+from pktlstm.model import ModelArtifact
 from pktlstm.train import binary_metrics, choose_threshold
 
 log = logging.getLogger(__name__)
@@ -186,13 +186,7 @@ def audit(
 ) -> Audit:
     """Mask each header field of ``config.split`` in turn and measure what the model loses."""
     config = config or AuditConfig()
-    art = artifact if isinstance(artifact, ModelArtifact) else load_artifact(artifact)
-    ds = dataset if isinstance(dataset, Dataset) else Dataset.open(dataset)
-    if ds.tokenizer != art.tokenizer:
-        raise ArtifactError(
-            f"{ds.path}: dataset tokens ({ds.tokenizer}) differ from the model's "
-            f"({art.tokenizer}); build the dataset with the model's tokenizer settings"
-        )
+    art, ds = open_matching(artifact, dataset)
     part = ds.split(config.split)
     if len(part) == 0:
         raise ConfigError(f"{ds.path}: the {config.split} split is empty")

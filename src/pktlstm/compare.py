@@ -30,9 +30,9 @@ from numpy.typing import NDArray
 
 from pktlstm.baseline import FlowBaseline, FlowConfig, flow_records, flow_verdicts, packet_facts
 from pktlstm.dataset import REMOVED, SPLIT_CODES, Dataset
-from pktlstm.errors import ArtifactError, ConfigError
-from pktlstm.evaluate import flow_ranks, json_safe, roc_pr_auc
-from pktlstm.model import ModelArtifact, load_artifact
+from pktlstm.errors import ConfigError
+from pktlstm.evaluate import flow_ranks, json_safe, open_matching, roc_pr_auc
+from pktlstm.model import ModelArtifact
 from pktlstm.train import binary_metrics, choose_threshold
 
 log = logging.getLogger(__name__)
@@ -266,17 +266,8 @@ def compare(
     holds the flows judged, selected by ``config.split``.
     """
     config = config or CompareConfig()
-    art = artifact if isinstance(artifact, ModelArtifact) else load_artifact(artifact)
-    ds = dataset if isinstance(dataset, Dataset) else Dataset.open(dataset)
-    if eval_dataset is None:
-        ev = ds
-    else:
-        ev = eval_dataset if isinstance(eval_dataset, Dataset) else Dataset.open(eval_dataset)
-    if ev.tokenizer != art.tokenizer:
-        raise ArtifactError(
-            f"{ev.path}: dataset tokens ({ev.tokenizer}) differ from the model's "
-            f"({art.tokenizer}); build it with the model's tokenizer settings"
-        )
+    art, ds = open_matching(artifact, dataset)
+    _, ev = (art, ds) if eval_dataset is None else open_matching(art, eval_dataset)
     log.info("flow baseline: reading %s and training", ds.path)
     records = flow_records(ds, config.flow, packet_facts(ds))
     baseline = FlowBaseline(config.flow).fit(records)

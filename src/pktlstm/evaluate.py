@@ -146,13 +146,10 @@ def flow_curves(
     return curves
 
 
-def evaluate(
-    artifact: ModelArtifact | str | Path,
-    dataset: Dataset | str | Path,
-    config: EvalConfig | None = None,
-) -> Evaluation:
-    """Score ``config.split`` of ``dataset`` with ``artifact`` and compute every metric."""
-    config = config or EvalConfig()
+def open_matching(
+    artifact: ModelArtifact | str | Path, dataset: Dataset | str | Path
+) -> tuple[ModelArtifact, Dataset]:
+    """Load a model and a dataset (or take them as given) and check their tokens agree."""
     art = artifact if isinstance(artifact, ModelArtifact) else load_artifact(artifact)
     ds = dataset if isinstance(dataset, Dataset) else Dataset.open(dataset)
     if ds.tokenizer != art.tokenizer:
@@ -160,6 +157,17 @@ def evaluate(
             f"{ds.path}: dataset tokens ({ds.tokenizer}) differ from the model's "
             f"({art.tokenizer}); build the dataset with the model's tokenizer settings"
         )
+    return art, ds
+
+
+def evaluate(
+    artifact: ModelArtifact | str | Path,
+    dataset: Dataset | str | Path,
+    config: EvalConfig | None = None,
+) -> Evaluation:
+    """Score ``config.split`` of ``dataset`` with ``artifact`` and compute every metric."""
+    config = config or EvalConfig()
+    art, ds = open_matching(artifact, dataset)
     part = ds.split(config.split)
     if len(part) == 0:
         raise ConfigError(f"{ds.path}: the {config.split} split is empty")
