@@ -31,6 +31,7 @@ from numpy.typing import NDArray
 
 from pktlstm.errors import LabelError
 from pktlstm.io.batch import PacketBatch
+from pktlstm.io.decode import ip_flow_id
 
 BENIGN = "benign"
 _BENIGN_ALIASES = {"benign", "normal", "background", "legitimate"}
@@ -154,40 +155,6 @@ def _addr16(text: str, where: str) -> bytes:
     if isinstance(ip, ipaddress.IPv4Address):
         return ipaddress.IPv6Address(f"::ffff:{ip}").packed
     return ip.packed
-
-
-def _endpoint_hash(addr: NDArray[np.uint8], port: NDArray[np.uint16]) -> NDArray[np.uint64]:
-    """64-bit hash of (16-byte address, port) rows; order-independent pairs are built from it."""
-    words = np.ascontiguousarray(addr).view(">u8").reshape(-1, 2).astype(np.uint64)
-    h = np.full(words.shape[0], 0x9E3779B97F4A7C15, dtype=np.uint64)
-    for part in (words[:, 0], words[:, 1], port.astype(np.uint64)):
-        h = _mix(h ^ part)
-    return h
-
-
-def _mix(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
-    """splitmix64 finaliser: a fast, well-spread 64-bit mixing function."""
-    with np.errstate(over="ignore"):
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
-def five_tuple_key(
-    src: NDArray[np.uint8],
-    sport: NDArray[np.uint16],
-    dst: NDArray[np.uint8],
-    dport: NDArray[np.uint16],
-    proto: NDArray[np.uint8],
-) -> NDArray[np.uint64]:
-    """Direction-free 64-bit key of 5-tuples: the same for (a -> b) and (b -> a)."""
-    a = _endpoint_hash(src, sport)
-    b = _endpoint_hash(dst, dport)
-    lo = np.minimum(a, b).astype(np.uint64)
-    hi = np.maximum(a, b).astype(np.uint64)
-    with np.errstate(over="ignore"):
-        mixed = np.add(_mix(np.bitwise_xor(lo, proto.astype(np.uint64))), hi, dtype=np.uint64)
-    return _mix(mixed)
 
 
 class _Names:
@@ -328,7 +295,7 @@ class FlowLabels:
             if not row[c_label]:
                 raise LabelError(f"{where}: empty label")
             codes[i] = self._names.code(row[c_label])
-        key = five_tuple_key(src, sport, dst, dport, proto)
+        key = ip_flow_id(src, sport, dst, dport, proto)
         # Stable sort by key keeps file order among rows of the same 5-tuple.
         order = np.argsort(key, kind="stable")
         self._key, self._start, self._end, self._codes = (
@@ -344,7 +311,7 @@ class FlowLabels:
 
     def assign(self, batch: PacketBatch, capture: Path) -> Assignment:
         del capture  # flows are matched by 5-tuple and time, whatever the file
-        key = five_tuple_key(batch.src, batch.sport, batch.dst, batch.dport, batch.proto)
+        key = batch.flow_id  # the reader's id is the same for both directions of a 5-tuple
         lo = np.searchsorted(self._key, key, side="left")
         hi = np.searchsorted(self._key, key, side="right")
         codes = np.full(len(batch), -1, dtype=np.int32)

@@ -95,8 +95,8 @@ def _be16(
     return (a[rows, col].astype(np.int64) << 8) | a[rows, col + 1]
 
 
-def _mix(z: NDArray[np.uint64]) -> NDArray[np.uint64]:
-    """splitmix64 finaliser, element-wise (uint64 arithmetic wraps)."""
+def mix64(z: NDArray[np.uint64]) -> NDArray[np.uint64]:
+    """splitmix64 finaliser, element-wise (uint64 arithmetic wraps): a well-spread 64-bit mix."""
     z = (z ^ (z >> np.uint64(30))) * _MIX1
     z = (z ^ (z >> np.uint64(27))) * _MIX2
     return z ^ (z >> np.uint64(31))
@@ -132,7 +132,29 @@ def flow_hash(
     for word in (lo_hi, lo_lo, hi_hi, hi_lo, ports):
         h = (h ^ word) * _MIX1  # one multiply-xorshift round per word,
         h ^= h >> np.uint64(32)  # a full splitmix64 finaliser at the end
-    return _mix(h), (~a_first).astype(np.uint8)
+    return mix64(h), (~a_first).astype(np.uint8)
+
+
+def ip_flow_id(
+    src: NDArray[np.uint8],
+    sport: NDArray[np.integer[Any]],
+    dst: NDArray[np.uint8],
+    dport: NDArray[np.integer[Any]],
+    proto: NDArray[np.integer[Any]],
+) -> NDArray[np.uint64]:
+    """The reader's flow id of IP 5-tuples: (n, 16) addresses (IPv4-mapped), ports, protocol.
+
+    Equal to ``PacketBatch.flow_id`` of the packets of that 5-tuple, in either direction, so
+    label sources can match flows by id.
+    """
+    s64 = np.ascontiguousarray(src, dtype=np.uint8).view(">u8").astype(np.uint64)
+    d64 = np.ascontiguousarray(dst, dtype=np.uint8).view(">u8").astype(np.uint64)
+    fid, _ = flow_hash(
+        np.asarray(proto, dtype=np.uint64),
+        s64[:, 0], s64[:, 1], np.asarray(sport, dtype=np.uint64),
+        d64[:, 0], d64[:, 1], np.asarray(dport, dtype=np.uint64),
+    )  # fmt: skip
+    return fid
 
 
 def _addresses(
