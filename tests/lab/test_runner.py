@@ -207,14 +207,17 @@ def _v4(addr16: np.ndarray) -> list[ipaddress.IPv4Address]:
 
 @pytest.mark.root
 @pytest.mark.slow
-def test_quick_scenario_end_to_end(lab_ready: None, tmp_path: Path) -> None:
+def test_quick_scenario_end_to_end(
+    lab_ready: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from pktlstm.io import read_capture
     from pktlstm.labels import open_labels
 
     out = tmp_path / "lab"
     watch = _RootWatch(tmp_path)
+    monkeypatch.chdir(tmp_path)  # a relative --out, as users type it
     try:
-        result = runner.run_lab(runner.LabConfig("quick", out))
+        result = runner.run_lab(runner.LabConfig("quick", Path("lab")))
     finally:
         leaked = watch.stop()
     # containment: nothing of the lab on the root namespace, no route out, all torn down

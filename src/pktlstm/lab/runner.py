@@ -144,7 +144,7 @@ def run_lab(config: LabConfig, progress: Progress | None = None) -> LabResult:
         tools = {t for p in planned for t in p.tools}
         tools |= {t for h in scenario.hosts for s in h.services for t in SERVICE_TOOLS[s]}
         check_environment(tools)
-        out = config.out
+        out = config.out.resolve()  # tools run with other working directories
         out.mkdir(parents=True, exist_ok=True)
         (out / "logs").mkdir(exist_ok=True)
         stale = [out / n for n in ("traffic.pcap", "labels.csv", "scenario.json")]
