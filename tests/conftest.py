@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import dpkt
@@ -49,3 +53,32 @@ def write_pcap(path: Path, frames: list[tuple[float, bytes]]) -> Path:
         for ts, frame in frames:
             writer.writepkt(frame, ts=ts)
     return path
+
+
+@contextlib.contextmanager
+def veth_pair(host_ip: str, peer_ip: str, prefix: str) -> Iterator[str]:
+    """A veth pair made for a test: one end here with ``host_ip``/30 (yielded), the peer with
+    ``peer_ip`` in a new namespace; a static neighbour entry spares the test an ARP exchange.
+    Needs root and iproute2; everything is removed on exit."""
+
+    def sh(*args: str) -> None:
+        subprocess.run(args, check=True, capture_output=True)
+
+    tag = uuid.uuid4().hex[:6]
+    ns, here, there = f"pktlstm-{prefix}{tag}", f"pk{prefix}{tag}a", f"pk{prefix}{tag}b"
+    try:
+        sh("ip", "netns", "add", ns)
+        sh("ip", "link", "add", here, "type", "veth", "peer", "name", there)
+        sh("ip", "link", "set", there, "netns", ns)
+        sh("ip", "addr", "add", f"{host_ip}/30", "dev", here)
+        sh("ip", "link", "set", here, "up")
+        sh("ip", "-n", ns, "addr", "add", f"{peer_ip}/30", "dev", there)
+        sh("ip", "-n", ns, "link", "set", there, "up")
+        mac = subprocess.run(
+            ["ip", "-n", ns, "-br", "link", "show", there], capture_output=True, text=True
+        ).stdout.split()[2]
+        sh("ip", "neigh", "replace", peer_ip, "lladdr", mac, "dev", here)
+        yield here
+    finally:
+        subprocess.run(["ip", "link", "del", here], capture_output=True)
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 
 import numpy as np
@@ -16,6 +14,8 @@ import pytest
 from pktlstm.errors import CaptureError, ConfigError
 from pktlstm.io.batch import PacketBatch
 from pktlstm.io.live import LiveCapture, LiveConfig, compile_bpf, open_live
+
+from ..conftest import veth_pair
 
 NEEDS_ROOT = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("ip") is None or not hasattr(socket, "AF_PACKET"),
@@ -28,32 +28,11 @@ NEEDS_TCPDUMP = pytest.mark.skipif(
 HOST_IP, PEER_IP = "10.231.77.1", "10.231.77.2"
 
 
-def sh(*args: str) -> None:
-    subprocess.run(args, check=True, capture_output=True)
-
-
 @pytest.fixture
 def veth() -> Iterator[str]:
     """A veth pair: one end here (returned), the other in a fresh namespace."""
-    tag = uuid.uuid4().hex[:6]
-    ns, here, there = f"pktlstm-t{tag}", f"pkv{tag}a", f"pkv{tag}b"
-    try:
-        sh("ip", "netns", "add", ns)
-        sh("ip", "link", "add", here, "type", "veth", "peer", "name", there)
-        sh("ip", "link", "set", there, "netns", ns)
-        sh("ip", "addr", "add", f"{HOST_IP}/30", "dev", here)
-        sh("ip", "link", "set", here, "up")
-        sh("ip", "-n", ns, "addr", "add", f"{PEER_IP}/30", "dev", there)
-        sh("ip", "-n", ns, "link", "set", there, "up")
-        # a static neighbour entry: no ARP exchange to race with the test's frames
-        mac = subprocess.run(
-            ["ip", "-n", ns, "-br", "link", "show", there], capture_output=True, text=True
-        ).stdout.split()[2]
-        sh("ip", "neigh", "replace", PEER_IP, "lladdr", mac, "dev", here)
-        yield here
-    finally:
-        subprocess.run(["ip", "link", "del", here], capture_output=True)
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    with veth_pair(HOST_IP, PEER_IP, "t") as iface:
+        yield iface
 
 
 def send_udp(port: int, count: int, payload: bytes = b"x" * 32) -> None:

@@ -7,8 +7,6 @@ import os
 import shutil
 import socket
 import struct
-import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +14,8 @@ import numpy as np
 import pytest
 
 from pktlstm.tokens import TokenizerConfig, Vocabulary
+
+from ..conftest import veth_pair
 
 CLASSES = ["benign", "scan", "flood"]
 
@@ -99,33 +99,13 @@ def with_threshold(src: Path, dst: Path, threshold: float) -> Path:
 HOST_IP, PEER_IP = "10.231.78.1", "10.231.78.2"
 
 
-def _sh(*args: str) -> None:
-    subprocess.run(args, check=True, capture_output=True)
-
-
 @pytest.fixture
 def live_veth() -> Iterator[str]:
     """A veth pair made for the test: one end here (returned), the peer in a new namespace."""
     if os.geteuid() != 0 or shutil.which("ip") is None:
         pytest.skip("live capture needs root and iproute2")
-    tag = uuid.uuid4().hex[:6]
-    ns, here, there = f"pktlstm-r{tag}", f"pkr{tag}a", f"pkr{tag}b"
-    try:
-        _sh("ip", "netns", "add", ns)
-        _sh("ip", "link", "add", here, "type", "veth", "peer", "name", there)
-        _sh("ip", "link", "set", there, "netns", ns)
-        _sh("ip", "addr", "add", f"{HOST_IP}/30", "dev", here)
-        _sh("ip", "link", "set", here, "up")
-        _sh("ip", "-n", ns, "addr", "add", f"{PEER_IP}/30", "dev", there)
-        _sh("ip", "-n", ns, "link", "set", there, "up")
-        mac = subprocess.run(
-            ["ip", "-n", ns, "-br", "link", "show", there], capture_output=True, text=True
-        ).stdout.split()[2]
-        _sh("ip", "neigh", "replace", PEER_IP, "lladdr", mac, "dev", here)  # no ARP
-        yield here
-    finally:
-        subprocess.run(["ip", "link", "del", here], capture_output=True)
-        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+    with veth_pair(HOST_IP, PEER_IP, "r") as iface:
+        yield iface
 
 
 def send_udp_to_peer(port: int, count: int) -> None:
